@@ -1,0 +1,64 @@
+//! veto's wire protocol, and nothing else: no I/O, no async runtime.
+//!
+//! Every part of veto agrees through this crate: the daemon writes what it defines, the
+//! client library reads it, the CLI shows it. It fixes
+//!
+//! - the rule model: *tokens whose claim C equals V, issued before T, are revoked until E*
+//!   ([`RevocationRule`], [`RuleKind`]), the [`Lift`] tombstone and the freshness [`Tick`];
+//! - the 128-bit [`KeyDigest`] of a rule's key and the NATS subject it lives on;
+//! - the JetStream [`StreamSettings`] derived from the deployment's [`TokenPolicy`];
+//! - the versioned JSON encoding of an [`Event`], readable with `nats sub`;
+//! - validation with typed errors ([`RuleError`], [`DecodeError`]).
+//!
+//! # Layout
+//!
+//! - [`time`]: [`UnixSeconds`], the unit of JWT `iat`/`exp`.
+//! - [`rule`]: rule kinds, rules, lifts, ticks.
+//! - [`digest`]: key digests and their fixed hashing input.
+//! - [`subject`]: subject names; values never appear in them.
+//! - [`policy`]: token lifetimes and the stream settings derived from them.
+//! - [`validate`]: shape and time checks with stable error codes.
+//! - [`wire`]: the versioned encoding of events.
+//!
+//! # Example
+//!
+//! ```
+//! use std::time::Duration;
+//! use veto_proto::{Event, RevocationRule, RuleKind, TokenPolicy, UnixSeconds};
+//!
+//! let policy = TokenPolicy::default();
+//! let now = UnixSeconds::now();
+//! // Revoke every token of `alice` at one issuer issued before now (plus the skew allowance).
+//! let rule = RevocationRule::sub_or_sid(
+//!     RuleKind::Sub,
+//!     "alice",
+//!     Some("https://idp.example"),
+//!     now.saturating_add(policy.clock_skew),
+//!     &policy,
+//! )
+//! .revoked(now, Some("ops@example"), Some("laptop stolen"));
+//! rule.validate(&policy, now).expect("a fresh rule is valid");
+//!
+//! let event = Event::Rule(rule);
+//! let subject = event.subject();
+//! assert!(subject.starts_with("veto.v1.rule.sub."));
+//! let bytes = event.encode();
+//! assert_eq!(Event::decode_on(&subject, &bytes).unwrap(), event);
+//! # let _ = Duration::ZERO;
+//! ```
+
+pub mod digest;
+pub mod policy;
+pub mod rule;
+pub mod subject;
+pub mod time;
+pub mod validate;
+pub mod wire;
+
+pub use digest::KeyDigest;
+pub use policy::{StreamSettings, TokenPolicy};
+pub use rule::{Lift, RevocationRule, RuleKind, Tick};
+pub use subject::{RULE_SUBJECT_PREFIX, STREAM_SUBJECTS, TICK_SUBJECT};
+pub use time::UnixSeconds;
+pub use validate::{Field, RuleError};
+pub use wire::{DecodeError, Event, WIRE_VERSION};
