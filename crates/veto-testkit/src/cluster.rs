@@ -1,0 +1,106 @@
+//! A JetStream cluster of real servers on loopback.
+
+use std::net::TcpListener;
+
+use async_nats::ServerAddr;
+
+use crate::server::{ClusterMembership, Readiness};
+use crate::{NatsServer, START_TIMEOUT, TestkitError, eventually};
+
+/// A JetStream cluster of `nats-server` processes on loopback, each with its own
+/// store. Nodes can be killed and started again; they rejoin on the same ports.
+#[derive(Debug)]
+pub struct NatsCluster {
+    nodes: Vec<NatsServer>,
+}
+
+impl NatsCluster {
+    /// Starts `size` nodes (3 for an R3 stream) and waits until the cluster's JetStream
+    /// API answers (a meta leader is elected).
+    pub async fn start(size: usize) -> Result<NatsCluster, TestkitError> {
+        // Routes must be known before the nodes start, so the cluster ports are picked
+        // up front: bind port 0, note the port, release it. The window in which another
+        // process could take one of them is a few milliseconds.
+        let cluster_ports = (0..size)
+            .map(|_| Ok(TcpListener::bind("127.0.0.1:0")?.local_addr()?.port()))
+            .collect::<Result<Vec<u16>, std::io::Error>>()?;
+        let cluster_name = format!("veto-test-{}", std::process::id());
+        let mut nodes = Vec::with_capacity(size);
+        for (index, &cluster_port) in cluster_ports.iter().enumerate() {
+            let routes = cluster_ports
+                .iter()
+                .filter(|&&port| port != cluster_port)
+                .map(|port| format!("nats://127.0.0.1:{port}"))
+                .collect();
+            let mut builder = NatsServer::builder().name(&format!("n{}", index + 1));
+            builder.cluster = Some(ClusterMembership {
+                cluster_name: cluster_name.clone(),
+                cluster_port,
+                routes,
+            });
+            builder.readiness = Readiness::Connect;
+            nodes.push(builder.start().await?);
+        }
+        let cluster = NatsCluster { nodes };
+        cluster.wait_for_jetstream().await?;
+        Ok(cluster)
+    }
+
+    /// Node `index` (0-based).
+    pub fn node(&self, index: usize) -> &NatsServer {
+        &self.nodes[index]
+    }
+
+    /// Node `index` (0-based), to stop, kill or start again.
+    pub fn node_mut(&mut self, index: usize) -> &mut NatsServer {
+        &mut self.nodes[index]
+    }
+
+    /// Every node's client address, for a client that fails over between them.
+    pub fn server_addrs(&self) -> Vec<ServerAddr> {
+        self.nodes
+            .iter()
+            .filter_map(|node| node.url().parse().ok())
+            .collect()
+    }
+
+    /// Every node's client URL, comma-separated (the form `vetod --nats-url` takes).
+    pub fn urls(&self) -> String {
+        self.nodes
+            .iter()
+            .map(NatsServer::url)
+            .collect::<Vec<_>>()
+            .join(",")
+    }
+
+    /// A client that knows every node and fails over between them.
+    pub async fn connect(&self) -> Result<async_nats::Client, TestkitError> {
+        async_nats::connect(self.server_addrs())
+            .await
+            .map_err(|source| TestkitError::Connect {
+                url: self.urls(),
+                source,
+            })
+    }
+
+    /// Waits until the JetStream API answers through some running node.
+    pub async fn wait_for_jetstream(&self) -> Result<(), TestkitError> {
+        let addrs = self.server_addrs();
+        eventually(
+            START_TIMEOUT,
+            "the cluster's JetStream API (meta leader)",
+            || {
+                let addrs = addrs.clone();
+                async move {
+                    let client = async_nats::connect(addrs).await.ok()?;
+                    async_nats::jetstream::new(client)
+                        .query_account()
+                        .await
+                        .ok()
+                        .map(|_| ())
+                }
+            },
+        )
+        .await
+    }
+}
