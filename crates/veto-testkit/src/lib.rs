@@ -15,6 +15,7 @@
 //! - [`binary`]: finding the server binary and checking its version.
 //! - [`server`]: one server process.
 //! - [`cluster`]: a JetStream cluster of servers.
+//! - [`proxy`]: a TCP proxy a test can cut, to isolate one client.
 //! - [`wait`]: bounded polling.
 //!
 //! # Example
@@ -29,11 +30,13 @@
 
 pub mod binary;
 pub mod cluster;
+pub mod proxy;
 pub mod server;
 pub mod wait;
 
 pub use binary::{MIN_SERVER_VERSION, server_binary};
 pub use cluster::NatsCluster;
+pub use proxy::TcpProxy;
 pub use server::{NatsServer, NatsServerBuilder};
 pub use wait::eventually;
 

@@ -1,0 +1,81 @@
+//! How a [`crate::RevocationList`] follows the stream and what it does when stale.
+
+use std::time::Duration;
+
+use veto_proto::StreamSettings;
+
+/// What [`crate::RevocationList::check`] answers while the list is stale (no daemon
+/// tick applied for longer than [`ListConfig::max_staleness`]).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum StalePolicy {
+    /// Answer from the list as it is (Allowed or Revoked), count it in
+    /// `veto_client_checks_total{verdict="stale_open"}` and log a warning when the
+    /// list goes stale. Availability first; the default.
+    #[default]
+    FailOpen,
+    /// Answer [`crate::Verdict::Stale`], which a service should turn into a 503:
+    /// revocation first.
+    FailClosed,
+}
+
+/// Configuration of a [`crate::RevocationList`].
+#[derive(Clone, Debug)]
+pub struct ListConfig {
+    /// The JetStream stream holding the list. Default `VETO`.
+    pub stream_name: String,
+    /// How old the last applied daemon tick may be before the list counts as stale.
+    /// Daemons tick every second. Default 10 s.
+    pub max_staleness: Duration,
+    /// What checks answer while stale. Default [`StalePolicy::FailOpen`].
+    pub stale_policy: StalePolicy,
+    /// Keep every rule in full (value, reason, audit fields) besides the compact
+    /// check structures, so it can be listed. The daemon does; services need not.
+    pub retain_rules: bool,
+    /// How often expired rules are dropped from memory. Default 10 s. (A check never
+    /// matches an expired rule, swept or not.)
+    pub sweep_interval: Duration,
+}
+
+impl Default for ListConfig {
+    fn default() -> Self {
+        ListConfig {
+            stream_name: StreamSettings::DEFAULT_NAME.to_owned(),
+            max_staleness: Duration::from_secs(10),
+            stale_policy: StalePolicy::FailOpen,
+            retain_rules: false,
+            sweep_interval: Duration::from_secs(10),
+        }
+    }
+}
+
+impl ListConfig {
+    /// The same configuration with another stream name.
+    pub fn stream_name(mut self, name: &str) -> Self {
+        self.stream_name = name.to_owned();
+        self
+    }
+
+    /// The same configuration with another staleness bound.
+    pub fn max_staleness(mut self, max_staleness: Duration) -> Self {
+        self.max_staleness = max_staleness;
+        self
+    }
+
+    /// The same configuration with another stale policy.
+    pub fn stale_policy(mut self, policy: StalePolicy) -> Self {
+        self.stale_policy = policy;
+        self
+    }
+
+    /// The same configuration, retaining full rules (or not).
+    pub fn retain_rules(mut self, retain: bool) -> Self {
+        self.retain_rules = retain;
+        self
+    }
+
+    /// The same configuration with another sweep interval.
+    pub fn sweep_interval(mut self, interval: Duration) -> Self {
+        self.sweep_interval = interval;
+        self
+    }
+}

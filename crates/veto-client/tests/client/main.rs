@@ -1,0 +1,6 @@
+//! veto-client against a real nats-server: one test binary, a module per concern.
+
+mod agreement;
+mod model;
+mod outages;
+mod support;
