@@ -59,11 +59,7 @@ const SHARDS: usize = 64;
 
 /// An empty map with room for `capacity` entries.
 pub fn exact_map<V>(capacity: usize) -> ExactMap<V> {
-    DashMap::with_capacity_and_hasher_and_shard_amount(
-        capacity,
-        BuildHasherDefault::default(),
-        SHARDS,
-    )
+    DashMap::with_capacity_and_hasher_and_shard_amount(capacity, BuildHasherDefault::default(), SHARDS)
 }
 
 /// Seconds since the epoch as stored: clamped into `u32` (1970–2106).

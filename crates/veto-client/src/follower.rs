@@ -184,9 +184,7 @@ async fn open(
 /// A rebuilt replica may replace the live one only once it has applied at least as
 /// much of the stream, or checks would briefly miss the newest rules.
 fn caught_up_with(building: &Feed, live: Option<&Feed>) -> bool {
-    live.is_none_or(|live| {
-        building.replica.stats().last_sequence >= live.replica.stats().last_sequence
-    })
+    live.is_none_or(|live| building.replica.stats().last_sequence >= live.replica.stats().last_sequence)
 }
 
 fn promote(shared: &Shared, live: &mut Option<Feed>, building: &mut Option<Feed>) {
@@ -219,10 +217,9 @@ fn apply(shared: &Shared, feed: &mut Feed, message: &Message, is_current: bool) 
     let (sequence, pending, published) = (info.stream_sequence, info.pending, info.published);
     match Event::decode_on(&message.subject, &message.payload) {
         Ok(Event::Rule(rule)) if rule.expires_at <= UnixSeconds::now() => {
-            feed.replica
-                .forget(rule.kind, rule.iss.as_deref(), rule.digest());
+            feed.replica.forget(rule.kind, rule.iss.as_deref(), rule.digest());
         }
-        Ok(Event::Rule(rule)) => feed.replica.apply_rule(&rule),
+        Ok(Event::Rule(rule)) => feed.replica.apply_rule(&rule, sequence),
         Ok(Event::Lift(lift)) => feed.replica.apply_lift(&lift),
         Ok(Event::Tick(tick)) => {
             // A daemon clock ahead of ours must not keep us "fresh" forever.

@@ -23,6 +23,8 @@
 //! - [`follower`]: the task that bootstraps, follows, sweeps and rebuilds.
 //! - `watcher`: turns tick age into the stale bit; exports metrics.
 //! - [`metrics`]: metric names. [`stream`]: the JetStream config for the stream.
+//! - `jwt` (feature `jwt`): the validator and its key sources.
+//! - `layer` (feature `axum`): the tower layer for axum services.
 //!
 //! # Example
 //!
@@ -60,6 +62,8 @@ mod counters;
 pub mod error;
 pub mod exact;
 pub mod follower;
+#[cfg(feature = "jwt")]
+pub mod jwt;
 pub mod list;
 pub mod metrics;
 pub mod replica;

@@ -8,12 +8,12 @@ use arc_swap::ArcSwap;
 use tokio::sync::watch;
 use tokio::task::AbortHandle;
 use veto_proto::rule::TokenFacts;
-use veto_proto::{KeyDigest, RevocationRule, RuleKind};
+use veto_proto::{KeyDigest, RuleKind};
 
 use crate::config::{ListConfig, StalePolicy};
 use crate::counters::{CheckCounters, CheckOutcome};
 use crate::error::ClientError;
-use crate::replica::{Replica, ReplicaStats};
+use crate::replica::{Replica, ReplicaStats, StoredRule};
 use crate::verdict::Verdict;
 use crate::{follower, watcher};
 
@@ -64,16 +64,9 @@ impl RevocationList {
     /// Starts following the stream through `client`. Returns at once; the list loads in
     /// the background (see [`RevocationList::ready`]) and keeps retrying, with backoff,
     /// while NATS or the stream is unreachable. Must be called within a tokio runtime.
-    pub fn start(
-        client: async_nats::Client,
-        config: ListConfig,
-    ) -> Result<RevocationList, ClientError> {
-        veto_proto::StreamSettings::new(
-            &config.stream_name,
-            &veto_proto::TokenPolicy::default(),
-            1,
-        )
-        .map_err(|error| ClientError::Config(error.to_string()))?;
+    pub fn start(client: async_nats::Client, config: ListConfig) -> Result<RevocationList, ClientError> {
+        veto_proto::StreamSettings::new(&config.stream_name, &veto_proto::TokenPolicy::default(), 1)
+            .map_err(|error| ClientError::Config(error.to_string()))?;
         if config.max_staleness.is_zero() || config.sweep_interval.is_zero() {
             return Err(ClientError::Config(
                 "max_staleness and sweep_interval must be positive".to_owned(),
@@ -168,13 +161,9 @@ impl RevocationList {
         self.inner.shared.replica.load().memory_bytes()
     }
 
-    /// The live rule for a key, in full. Only with [`ListConfig::retain_rules`].
-    pub fn rule(
-        &self,
-        kind: RuleKind,
-        iss: Option<&str>,
-        value: Option<&str>,
-    ) -> Option<RevocationRule> {
+    /// The live rule for a key, in full, with its stream sequence. Only with
+    /// [`ListConfig::retain_rules`].
+    pub fn rule(&self, kind: RuleKind, iss: Option<&str>, value: Option<&str>) -> Option<StoredRule> {
         let digest = KeyDigest::of(kind, iss, value);
         self.inner.shared.replica.load().retained_rule(kind, digest)
     }
@@ -186,7 +175,7 @@ impl RevocationList {
         kind: Option<RuleKind>,
         after: Option<(RuleKind, KeyDigest)>,
         limit: usize,
-    ) -> Vec<RevocationRule> {
+    ) -> Vec<StoredRule> {
         self.inner
             .shared
             .replica

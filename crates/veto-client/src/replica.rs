@@ -62,6 +62,15 @@ impl ReplicaStats {
     }
 }
 
+/// A live rule as the stream holds it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct StoredRule {
+    /// The rule.
+    pub rule: RevocationRule,
+    /// Its stream sequence (the last message on its subject when applied).
+    pub sequence: u64,
+}
+
 /// One copy of the list.
 #[derive(Debug)]
 pub struct Replica {
@@ -82,8 +91,9 @@ pub struct Replica {
     bloom_inserted: AtomicU64,
     bloom_dead: AtomicU64,
     last_sequence: AtomicU64,
-    /// Full rules, kept only when asked (the daemon lists and shows them).
-    retained: Option<RwLock<BTreeMap<(RuleKind, KeyDigest), RevocationRule>>>,
+    /// Full rules with their stream sequence, kept only when asked (the daemon lists
+    /// and shows them, and uses the sequence for compare-and-set publishes).
+    retained: Option<RwLock<BTreeMap<(RuleKind, KeyDigest), StoredRule>>>,
 }
 
 impl Replica {
@@ -169,8 +179,8 @@ impl Replica {
             || (self.unscoped_seen[index].load(Ordering::Acquire) && found(None))
     }
 
-    /// Applies a rule: the latest state of its key.
-    pub fn apply_rule(&self, rule: &RevocationRule) {
+    /// Applies a rule stored at stream `sequence`: the latest state of its key.
+    pub fn apply_rule(&self, rule: &RevocationRule, sequence: u64) {
         let digest = rule.digest();
         let issued_before_times = || IssuedBeforeTimes {
             issued_before: stored_seconds(rule.issued_before.unwrap_or(UnixSeconds::EPOCH)),
@@ -196,10 +206,7 @@ impl Replica {
             (kind, Some(value)) => {
                 let stored = StoredDigest::from(digest);
                 let was_new = match kind {
-                    RuleKind::Jti => self
-                        .jti
-                        .insert(stored, stored_seconds(rule.expires_at))
-                        .is_none(),
+                    RuleKind::Jti => self.jti.insert(stored, stored_seconds(rule.expires_at)).is_none(),
                     RuleKind::Sub => self.sub.insert(stored, issued_before_times()).is_none(),
                     _ => self.sid.insert(stored, issued_before_times()).is_none(),
                 };
@@ -224,10 +231,14 @@ impl Replica {
             self.live[kind_index(rule.kind)].fetch_add(1, Ordering::Relaxed);
         }
         if let Some(retained) = &self.retained {
-            let mut retained = retained
-                .write()
-                .unwrap_or_else(|poison| poison.into_inner());
-            retained.insert((rule.kind, digest), rule.clone());
+            let mut retained = retained.write().unwrap_or_else(|poison| poison.into_inner());
+            retained.insert(
+                (rule.kind, digest),
+                StoredRule {
+                    rule: rule.clone(),
+                    sequence,
+                },
+            );
         }
     }
 
@@ -265,9 +276,7 @@ impl Replica {
             }
         }
         if let Some(retained) = &self.retained {
-            let mut retained = retained
-                .write()
-                .unwrap_or_else(|poison| poison.into_inner());
+            let mut retained = retained.write().unwrap_or_else(|poison| poison.into_inner());
             retained.remove(&(kind, digest));
         }
     }
@@ -311,10 +320,8 @@ impl Replica {
         self.bloom_dead
             .fetch_add(removed[..3].iter().sum(), Ordering::Relaxed);
         if let Some(retained) = &self.retained {
-            let mut retained = retained
-                .write()
-                .unwrap_or_else(|poison| poison.into_inner());
-            retained.retain(|_, rule| stored_seconds(rule.expires_at) > now);
+            let mut retained = retained.write().unwrap_or_else(|poison| poison.into_inner());
+            retained.retain(|_, stored| stored_seconds(stored.rule.expires_at) > now);
         }
         removed.iter().sum()
     }
@@ -345,7 +352,7 @@ impl Replica {
     }
 
     /// The retained rule for a key, if rules are retained and the key is live.
-    pub fn retained_rule(&self, kind: RuleKind, digest: KeyDigest) -> Option<RevocationRule> {
+    pub fn retained_rule(&self, kind: RuleKind, digest: KeyDigest) -> Option<StoredRule> {
         let retained = self
             .retained
             .as_ref()?
@@ -361,7 +368,7 @@ impl Replica {
         kind: Option<RuleKind>,
         after: Option<(RuleKind, KeyDigest)>,
         limit: usize,
-    ) -> Vec<RevocationRule> {
+    ) -> Vec<StoredRule> {
         let Some(retained) = &self.retained else {
             return Vec::new();
         };
@@ -374,7 +381,7 @@ impl Replica {
             .range((start, std::ops::Bound::Unbounded))
             .filter(|((rule_kind, _), _)| kind.is_none_or(|kind| kind == *rule_kind))
             .take(limit)
-            .map(|(_, rule)| rule.clone())
+            .map(|(_, stored)| stored.clone())
             .collect()
     }
 
@@ -419,12 +426,15 @@ mod tests {
         );
         let token = facts(Some("t-1"), None, Some("https://idp"), now.0);
         assert_eq!(replica.lookup(&token), None);
-        replica.apply_rule(&rule);
+        replica.apply_rule(&rule, 1);
         assert_eq!(replica.lookup(&token), Some(RuleKind::Jti));
         assert_eq!(replica.stats().live_by_kind, [1, 0, 0, 0]);
         assert_eq!(
             replica.retained_rule(RuleKind::Jti, rule.digest()),
-            Some(rule.clone())
+            Some(StoredRule {
+                rule: rule.clone(),
+                sequence: 1
+            })
         );
         replica.apply_lift(&Lift {
             kind: RuleKind::Jti,
@@ -451,7 +461,7 @@ mod tests {
             now,
             &TokenPolicy::default(),
         );
-        replica.apply_rule(&rule);
+        replica.apply_rule(&rule, 1);
         assert_eq!(
             replica.lookup(&facts(None, Some("alice"), Some("https://a"), now.0 - 10)),
             Some(RuleKind::Sub)
@@ -475,12 +485,9 @@ mod tests {
         let replica = Replica::new(0, false);
         let now = UnixSeconds::now();
         let policy = TokenPolicy::default();
-        replica.apply_rule(&RevocationRule::all(None, now, &policy));
-        replica.apply_rule(&RevocationRule::all(
-            Some("https://a"),
-            now.saturating_add(policy.leeway),
-            &policy,
-        ));
+        replica.apply_rule(&RevocationRule::all(None, now, &policy), 1);
+        let scoped = RevocationRule::all(Some("https://a"), now.saturating_add(policy.leeway), &policy);
+        replica.apply_rule(&scoped, 2);
         assert_eq!(
             replica.lookup(&facts(None, None, None, now.0 - 1)),
             Some(RuleKind::All)

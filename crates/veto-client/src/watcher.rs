@@ -19,9 +19,7 @@ const EXPORT_INTERVAL: Duration = Duration::from_secs(1);
 
 /// Milliseconds since the epoch, now.
 pub(crate) fn now_unix_ms() -> u64 {
-    let since_epoch = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .unwrap_or_default();
+    let since_epoch = SystemTime::now().duration_since(UNIX_EPOCH).unwrap_or_default();
     u64::try_from(since_epoch.as_millis()).unwrap_or(u64::MAX)
 }
 
@@ -32,8 +30,7 @@ pub(crate) async fn run(shared: Arc<Shared>) {
     loop {
         interval.tick().await;
         let last_tick = shared.last_tick_unix_ms.load(Ordering::Acquire);
-        let age = (last_tick != 0)
-            .then(|| Duration::from_millis(now_unix_ms().saturating_sub(last_tick)));
+        let age = (last_tick != 0).then(|| Duration::from_millis(now_unix_ms().saturating_sub(last_tick)));
         let stale = age.is_none_or(|age| age > shared.config.max_staleness);
         let previous = if stale {
             shared.status.fetch_or(STALE, Ordering::AcqRel)
@@ -67,8 +64,7 @@ fn export(shared: &Shared, age: Option<Duration>, stale: bool) {
     let ready = shared.status.load(Ordering::Acquire) & READY != 0;
     metrics::gauge!(names::READY).set(if ready { 1.0 } else { 0.0 });
     for (outcome, label) in CheckOutcome::LABELED {
-        metrics::counter!(names::CHECKS_TOTAL, "verdict" => label)
-            .absolute(shared.counters.total(outcome));
+        metrics::counter!(names::CHECKS_TOTAL, "verdict" => label).absolute(shared.counters.total(outcome));
     }
     let stats = shared.replica.load().stats();
     for (kind, live) in RuleKind::EVERY.into_iter().zip(stats.live_by_kind) {

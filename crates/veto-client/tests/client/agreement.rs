@@ -65,10 +65,7 @@ async fn three_clients_agree_on_ten_thousand_rules_a_lift_and_an_expiry() {
     .await;
     for list in &lists {
         assert_eq!(list.stats().live_by_kind[0], RULES as u64 - 1);
-        assert_eq!(
-            list.check(&token(&value(8))),
-            Verdict::Revoked(RuleKind::Jti)
-        );
+        assert_eq!(list.check(&token(&value(8))), Verdict::Revoked(RuleKind::Jti));
     }
 
     // A rule that expires in two seconds: revoked, then forgotten by everyone.
@@ -161,18 +158,12 @@ async fn subject_session_and_all_rules_follow_issued_before() {
             facts("bob", "session-9", "https://b", before),
             Verdict::Revoked(RuleKind::Sid),
         ),
-        (
-            facts("bob", "session-9", "https://b", after),
-            Verdict::Allowed,
-        ),
+        (facts("bob", "session-9", "https://b", after), Verdict::Allowed),
         (
             facts("bob", "s", "https://compromised", before),
             Verdict::Revoked(RuleKind::All),
         ),
-        (
-            facts("bob", "s", "https://compromised", after),
-            Verdict::Allowed,
-        ),
+        (facts("bob", "s", "https://compromised", after), Verdict::Allowed),
         (facts("bob", "s", "https://a", None), Verdict::Allowed),
         (
             facts("alice", "s", "https://a", None),
@@ -182,16 +173,18 @@ async fn subject_session_and_all_rules_follow_issued_before() {
     for (token, expected) in cases {
         assert_eq!(list.check(&token), expected, "{token:?}");
     }
-    // The daemon's view: full rules, listable by kind.
-    assert_eq!(
-        list.rule(RuleKind::Sub, Some("https://a"), Some("alice"))
-            .as_ref(),
-        Some(&rules[0])
-    );
-    assert_eq!(
-        list.rules(Some(RuleKind::Sid), None, 10),
-        vec![rules[1].clone()]
-    );
+    // The daemon's view: full rules with their sequence, listable by kind.
+    let stored = list
+        .rule(RuleKind::Sub, Some("https://a"), Some("alice"))
+        .expect("retained");
+    assert_eq!(stored.rule, rules[0]);
+    assert!(stored.sequence >= 1);
+    let sids: Vec<_> = list
+        .rules(Some(RuleKind::Sid), None, 10)
+        .into_iter()
+        .map(|stored| stored.rule)
+        .collect();
+    assert_eq!(sids, vec![rules[1].clone()]);
     assert_eq!(list.rules(None, None, 10).len(), 3);
 }
 
@@ -208,10 +201,7 @@ async fn lifting_most_rules_rebuilds_the_bloom_filter_and_keeps_the_rest() {
         .collect();
     within(60, "publish 5k lifts", publish_all(&js, &lifts)).await;
 
-    wait_until(30, "a rebuild after most keys died", || {
-        list.rebuilds() >= 1
-    })
-    .await;
+    wait_until(30, "a rebuild after most keys died", || list.rebuilds() >= 1).await;
     wait_until(10, "the rebuilt replica holds the 1000 live rules", || {
         list.stats().live() == 1_000
     })

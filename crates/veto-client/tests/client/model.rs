@@ -61,10 +61,7 @@ fn query() -> impl Strategy<Value = Query> {
         claim(),
         claim(),
         0..ISSUERS.len(),
-        prop::option::weighted(
-            0.9,
-            prop::sample::select(vec![-400i64, -50, -10, -1, 0, 29, 100]),
-        ),
+        prop::option::weighted(0.9, prop::sample::select(vec![-400i64, -50, -10, -1, 0, 29, 100])),
     )
         .prop_map(|(jti, sub, sid, iss, iat_offset)| Query {
             jti,
@@ -92,9 +89,7 @@ fn rule_for(
             iss,
             now.saturating_add(Duration::from_secs(3600)),
         ),
-        RuleKind::All => {
-            RevocationRule::all(iss, UnixSeconds(now.0 + issued_before_offset), &policy)
-        }
+        RuleKind::All => RevocationRule::all(iss, UnixSeconds(now.0 + issued_before_offset), &policy),
         _ => RevocationRule::sub_or_sid(
             kind,
             value.unwrap_or_default(),
@@ -128,7 +123,7 @@ proptest! {
             match *operation {
                 Operation::Revoke { kind, value, iss, issued_before_offset, already_expired } => {
                     let rule = rule_for(kind, value, iss, issued_before_offset, already_expired, now);
-                    replica.apply_rule(&rule);
+                    replica.apply_rule(&rule, 1);
                     model.insert(rule.digest(), rule);
                 }
                 Operation::Lift { kind, value, iss } => {

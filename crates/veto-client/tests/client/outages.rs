@@ -69,9 +69,7 @@ async fn nats_restarts_while_publishing_lose_no_rule() {
         );
     }
     // Exactly the published set: the stream holds one message per rule, no duplicates.
-    let mut stream = within(10, "stream", js.get_stream("VETO"))
-        .await
-        .expect("stream");
+    let mut stream = within(10, "stream", js.get_stream("VETO")).await.expect("stream");
     let state = within(10, "info", stream.info())
         .await
         .expect("info")
@@ -84,18 +82,12 @@ async fn nats_restarts_while_publishing_lose_no_rule() {
 async fn a_cut_off_client_goes_stale_fails_closed_and_catches_up() {
     let (server, js) = server_with_stream().await;
     let ticker = Ticker::start(js.clone());
-    let target = format!("127.0.0.1:{}", server.port())
-        .parse()
-        .expect("address");
+    let target = format!("127.0.0.1:{}", server.port()).parse().expect("address");
     let proxy = within(5, "proxy", TcpProxy::start(target))
         .await
         .expect("proxy starts");
     let config = ListConfig::default().max_staleness(Duration::from_secs(1));
-    let closed = ready_list(
-        &proxy.url(),
-        config.clone().stale_policy(StalePolicy::FailClosed),
-    )
-    .await;
+    let closed = ready_list(&proxy.url(), config.clone().stale_policy(StalePolicy::FailClosed)).await;
     let open = ready_list(&proxy.url(), config).await;
     wait_until(10, "fresh", || !closed.is_stale() && !open.is_stale()).await;
     assert_eq!(closed.check(&token("t")), Verdict::Allowed);
@@ -106,11 +98,7 @@ async fn a_cut_off_client_goes_stale_fails_closed_and_catches_up() {
         closed.is_stale() && open.is_stale()
     })
     .await;
-    assert_eq!(
-        closed.check(&token("t")),
-        Verdict::Stale,
-        "fail-closed rejects"
-    );
+    assert_eq!(closed.check(&token("t")), Verdict::Stale, "fail-closed rejects");
     assert_eq!(
         open.check(&token("t")),
         Verdict::Allowed,
@@ -127,8 +115,7 @@ async fn a_cut_off_client_goes_stale_fails_closed_and_catches_up() {
 
     proxy.restore();
     wait_until(30, "fresh again and caught up", || {
-        !closed.is_stale()
-            && closed.check(&token("revoked-during-cut")) == Verdict::Revoked(RuleKind::Jti)
+        !closed.is_stale() && closed.check(&token("revoked-during-cut")) == Verdict::Revoked(RuleKind::Jti)
     })
     .await;
     wait_until(30, "the fail-open client caught up too", || {
@@ -143,9 +130,7 @@ async fn a_cut_off_client_goes_stale_fails_closed_and_catches_up() {
 async fn a_client_started_while_nats_is_down_becomes_ready_when_it_is_back() {
     let (mut server, js) = server_with_stream().await;
     publish_until_acked(&js, &Event::Rule(jti_rule("before")), 10).await;
-    let client = within(10, "connect", server.connect())
-        .await
-        .expect("connect");
+    let client = within(10, "connect", server.connect()).await.expect("connect");
     within(10, "stop", server.stop()).await.expect("stop");
     let list = veto_client::RevocationList::start(client, ListConfig::default()).expect("starts");
     tokio::time::sleep(Duration::from_millis(500)).await;
@@ -154,8 +139,5 @@ async fn a_client_started_while_nats_is_down_becomes_ready_when_it_is_back() {
         .await
         .expect("nats back");
     within(30, "ready once NATS is back", list.ready()).await;
-    assert_eq!(
-        list.check(&token("before")),
-        Verdict::Revoked(RuleKind::Jti)
-    );
+    assert_eq!(list.check(&token("before")), Verdict::Revoked(RuleKind::Jti));
 }

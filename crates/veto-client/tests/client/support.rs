@@ -8,9 +8,7 @@ use std::time::Duration;
 use async_nats::HeaderMap;
 use async_nats::jetstream::{self, Context};
 use veto_client::{ListConfig, RevocationList};
-use veto_proto::{
-    Event, Lift, RevocationRule, RuleKind, StreamSettings, Tick, TokenPolicy, UnixSeconds,
-};
+use veto_proto::{Event, Lift, RevocationRule, RuleKind, StreamSettings, Tick, TokenPolicy, UnixSeconds};
 use veto_testkit::NatsServer;
 
 /// Every await in these tests is bounded.
@@ -40,9 +38,7 @@ pub async fn server_with_stream() -> (NatsServer, Context) {
 }
 
 pub async fn stream_context(server: &NatsServer) -> Context {
-    let client = within(10, "connect", server.connect())
-        .await
-        .expect("connect");
+    let client = within(10, "connect", server.connect()).await.expect("connect");
     let js = jetstream::new(client);
     let settings = StreamSettings::new("VETO", &TokenPolicy::default(), 1).expect("settings");
     within(
@@ -116,13 +112,9 @@ pub async fn publish_all(js: &Context, events: &[Event]) {
     for chunk in events.chunks(500) {
         let mut acks = Vec::with_capacity(chunk.len());
         for event in chunk {
-            let ack = within(
-                10,
-                "publish",
-                js.publish(event.subject(), event.encode().into()),
-            )
-            .await
-            .expect("publish sent");
+            let ack = within(10, "publish", js.publish(event.subject(), event.encode().into()))
+                .await
+                .expect("publish sent");
             acks.push(ack);
         }
         for ack in acks {

@@ -1,0 +1,253 @@
+//! A JWKS endpoint as a key source: fetched over HTTPS, cached, refreshed in the
+//! background, refreshed on an unknown `kid` at most once per cooldown.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Weak};
+use std::time::Duration;
+
+use arc_swap::ArcSwap;
+use futures_util::future::BoxFuture;
+use jsonwebtoken::jwk::JwkSet;
+use tokio::sync::Mutex;
+use tokio::time::Instant;
+use tracing::{debug, warn};
+
+use super::keys::keys_of;
+use super::{KeyError, KeySource, ValidatorConfigError, VerificationKey};
+
+/// Where and how often to fetch a JWKS.
+#[derive(Clone, Debug)]
+pub struct JwksConfig {
+    /// The JWKS URL. Must be `https://`, except on a loopback host (tests, sidecars).
+    pub url: String,
+    /// Refresh interval when the response has no usable `Cache-Control: max-age`. Default 5 min.
+    pub default_ttl: Duration,
+    /// The shortest refresh interval honoured from `max-age`. Default 1 min.
+    pub min_ttl: Duration,
+    /// The longest refresh interval honoured from `max-age`. Default 1 day.
+    pub max_ttl: Duration,
+    /// An unknown `kid` triggers at most one fetch per this interval, so a flood of
+    /// random kids cannot hammer the issuer. Default 10 s.
+    pub unknown_kid_cooldown: Duration,
+    /// Timeout of one fetch. Default 5 s.
+    pub fetch_timeout: Duration,
+}
+
+impl JwksConfig {
+    /// Defaults for `url`.
+    pub fn new(url: &str) -> JwksConfig {
+        JwksConfig {
+            url: url.to_owned(),
+            default_ttl: Duration::from_secs(300),
+            min_ttl: Duration::from_secs(60),
+            max_ttl: Duration::from_secs(86_400),
+            unknown_kid_cooldown: Duration::from_secs(10),
+            fetch_timeout: Duration::from_secs(5),
+        }
+    }
+}
+
+type KeyMap = HashMap<String, Arc<VerificationKey>>;
+
+#[derive(Debug)]
+struct Inner {
+    config: JwksConfig,
+    http: reqwest::Client,
+    keys: ArcSwap<KeyMap>,
+    /// Serializes fetches; holds when the last one started.
+    last_fetch: Mutex<Option<Instant>>,
+    fetches: AtomicU64,
+    last_error: ArcSwap<Option<String>>,
+}
+
+/// Keys from a JWKS endpoint. Cheap to clone; the background refresh stops when the
+/// last clone is dropped.
+#[derive(Clone, Debug)]
+pub struct JwksSource {
+    inner: Arc<Inner>,
+}
+
+impl JwksSource {
+    /// Starts fetching in the background (the first fetch begins at once). Must be
+    /// called within a tokio runtime.
+    pub fn start(config: JwksConfig) -> Result<JwksSource, ValidatorConfigError> {
+        check_url(&config.url)?;
+        let http = reqwest::Client::builder()
+            .timeout(config.fetch_timeout)
+            .build()
+            .map_err(|error| ValidatorConfigError(error.to_string()))?;
+        let inner = Arc::new(Inner {
+            config,
+            http,
+            keys: ArcSwap::from_pointee(HashMap::new()),
+            last_fetch: Mutex::new(None),
+            fetches: AtomicU64::new(0),
+            last_error: ArcSwap::from_pointee(None),
+        });
+        tokio::spawn(refresh_loop(Arc::downgrade(&inner)));
+        Ok(JwksSource { inner })
+    }
+
+    /// How many fetches were attempted (for tests and metrics).
+    pub fn fetches(&self) -> u64 {
+        self.inner.fetches.load(Ordering::Relaxed)
+    }
+
+    /// How many keys are cached.
+    pub fn key_count(&self) -> usize {
+        self.inner.keys.load().len()
+    }
+
+    /// Fetches now, unless a fetch started within `unknown_kid_cooldown`.
+    pub async fn refresh(&self) -> Result<(), KeyError> {
+        refresh_rate_limited(&self.inner).await.map(|_| ())
+    }
+}
+
+impl KeySource for JwksSource {
+    fn key<'a>(&'a self, kid: &'a str) -> BoxFuture<'a, Result<Arc<VerificationKey>, KeyError>> {
+        Box::pin(async move {
+            if let Some(key) = self.inner.keys.load().get(kid) {
+                return Ok(Arc::clone(key));
+            }
+            // Unknown kid: perhaps the issuer rotated. One fetch per cooldown at most.
+            refresh_rate_limited(&self.inner).await?;
+            if let Some(key) = self.inner.keys.load().get(kid) {
+                return Ok(Arc::clone(key));
+            }
+            if self.inner.keys.load().is_empty() {
+                let reason = (**self.inner.last_error.load())
+                    .clone()
+                    .unwrap_or_else(|| "not fetched yet".into());
+                return Err(KeyError::Unavailable(reason));
+            }
+            Err(KeyError::UnknownKid)
+        })
+    }
+}
+
+fn check_url(url: &str) -> Result<(), ValidatorConfigError> {
+    let loopback = [
+        "http://127.0.0.1:",
+        "http://127.0.0.1/",
+        "http://localhost:",
+        "http://localhost/",
+        "http://[::1]",
+    ];
+    if url.starts_with("https://") || loopback.iter().any(|prefix| url.starts_with(prefix)) {
+        Ok(())
+    } else {
+        Err(ValidatorConfigError(format!(
+            "JWKS URL {url:?} must use https:// (plain http only on a loopback host)"
+        )))
+    }
+}
+
+/// Fetches unless another fetch started within the cooldown. Concurrent callers wait
+/// for the one fetch in progress rather than starting their own.
+async fn refresh_rate_limited(inner: &Inner) -> Result<Option<Duration>, KeyError> {
+    let mut last_fetch = inner.last_fetch.lock().await;
+    if last_fetch.is_some_and(|at| at.elapsed() < inner.config.unknown_kid_cooldown) {
+        return Ok(None);
+    }
+    *last_fetch = Some(Instant::now());
+    fetch(inner).await.map(Some)
+}
+
+/// One fetch. On success the key set is replaced and the refresh interval returned;
+/// on failure the last good set stays.
+async fn fetch(inner: &Inner) -> Result<Duration, KeyError> {
+    inner.fetches.fetch_add(1, Ordering::Relaxed);
+    let result = async {
+        let response = inner
+            .http
+            .get(&inner.config.url)
+            .send()
+            .await
+            .and_then(reqwest::Response::error_for_status)
+            .map_err(|error| error.to_string())?;
+        let ttl = max_age(response.headers()).map_or(inner.config.default_ttl, |max_age| {
+            max_age.clamp(inner.config.min_ttl, inner.config.max_ttl)
+        });
+        let set: JwkSet = response.json().await.map_err(|error| error.to_string())?;
+        let keys = keys_of(&set);
+        if keys.is_empty() {
+            return Err("the key set has no usable key with a kid".to_owned());
+        }
+        Ok((keys, ttl))
+    }
+    .await;
+    match result {
+        Ok((keys, ttl)) => {
+            debug!(url = %inner.config.url, keys = keys.len(), ttl_s = ttl.as_secs(), "fetched JWKS");
+            inner.keys.store(Arc::new(keys));
+            inner.last_error.store(Arc::new(None));
+            Ok(ttl)
+        }
+        Err(error) => {
+            warn!(url = %inner.config.url, %error, cached_keys = inner.keys.load().len(), "JWKS fetch failed; keeping the last good set");
+            inner.last_error.store(Arc::new(Some(error.clone())));
+            Err(KeyError::Unavailable(error))
+        }
+    }
+}
+
+/// `max-age` of a `Cache-Control` header.
+fn max_age(headers: &reqwest::header::HeaderMap) -> Option<Duration> {
+    let value = headers.get(reqwest::header::CACHE_CONTROL)?.to_str().ok()?;
+    value.split(',').find_map(|directive| {
+        let seconds = directive.trim().strip_prefix("max-age=")?;
+        seconds.trim_matches('"').parse().ok().map(Duration::from_secs)
+    })
+}
+
+async fn refresh_loop(inner: Weak<Inner>) {
+    let mut failures = 0u32;
+    loop {
+        let Some(strong) = inner.upgrade() else { return };
+        let wait = {
+            let mut last_fetch = strong.last_fetch.lock().await;
+            *last_fetch = Some(Instant::now());
+            match fetch(&strong).await {
+                Ok(ttl) => {
+                    failures = 0;
+                    ttl
+                }
+                Err(_) => {
+                    // Retry sooner while failing, but never faster than once a second.
+                    failures = failures.saturating_add(1);
+                    Duration::from_secs(1u64 << failures.min(6)).min(strong.config.default_ttl)
+                }
+            }
+        };
+        drop(strong);
+        tokio::time::sleep(wait).await;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_https_or_loopback_urls() {
+        assert!(check_url("https://idp.example/.well-known/jwks.json").is_ok());
+        assert!(check_url("http://127.0.0.1:8080/jwks").is_ok());
+        assert!(check_url("http://localhost:1/jwks").is_ok());
+        assert!(check_url("http://idp.example/jwks").is_err());
+        assert!(check_url("http://127.0.0.1.evil.example/jwks").is_err());
+    }
+
+    #[test]
+    fn max_age_is_read_from_cache_control() {
+        let mut headers = reqwest::header::HeaderMap::new();
+        headers.insert(
+            reqwest::header::CACHE_CONTROL,
+            "public, max-age=600, must-revalidate".parse().unwrap(),
+        );
+        assert_eq!(max_age(&headers), Some(Duration::from_secs(600)));
+        headers.insert(reqwest::header::CACHE_CONTROL, "no-store".parse().unwrap());
+        assert_eq!(max_age(&headers), None);
+    }
+}

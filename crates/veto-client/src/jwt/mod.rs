@@ -1,0 +1,28 @@
+//! The validator a careful team would write by hand (feature `jwt`).
+//!
+//! - An algorithm allowlist (default ES256 only); HMAC algorithms are refused unless
+//!   explicitly allowed, so a token "signed" with a public key as an HMAC secret cannot
+//!   pass. A key's family must match the token's algorithm, and a JWK that names its
+//!   `alg` must name the token's.
+//! - `kid` required; keys come from a [`KeySource`]: [`JwksSource`] (HTTPS, cached,
+//!   refreshed in the background honouring `Cache-Control: max-age` within bounds,
+//!   refreshed once on an unknown `kid` at most once per cooldown, last good set kept
+//!   while the endpoint is down) or [`StaticKeys`] (PEM or JWK files).
+//! - One or more accepted issuers and audiences, both required; `exp` required; `nbf`
+//!   checked; leeway 30 s by default; tokens over 8 KiB refused before any parsing.
+//!
+//! After the signature, check revocation with [`crate::RevocationList::check`] on
+//! [`Claims::facts`].
+
+mod claims;
+mod error;
+mod jwks;
+mod keys;
+mod validator;
+
+pub use claims::{Claims, NoCustomClaims};
+pub use error::{KeyError, ValidationError, ValidatorConfigError};
+pub use jsonwebtoken::Algorithm;
+pub use jwks::{JwksConfig, JwksSource};
+pub use keys::{KeySource, StaticKeys, VerificationKey};
+pub use validator::{Validator, ValidatorConfig};
