@@ -130,12 +130,7 @@ mod tests {
                 Some("s-42"),
                 "0120ec83ac58d74651df228b57eed7a1",
             ),
-            (
-                RuleKind::All,
-                None,
-                None,
-                "b62c6e9e3b0f3f58d817734b2a522b8d",
-            ),
+            (RuleKind::All, None, None, "b62c6e9e3b0f3f58d817734b2a522b8d"),
             (
                 RuleKind::All,
                 Some("https://idp.example"),

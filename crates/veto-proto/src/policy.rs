@@ -87,11 +87,7 @@ impl StreamSettings {
     pub const MIN_DUPLICATE_WINDOW: Duration = Duration::from_secs(120);
 
     /// The settings for a deployment's token policy.
-    pub fn new(
-        name: &str,
-        policy: &TokenPolicy,
-        replicas: usize,
-    ) -> Result<StreamSettings, RuleError> {
+    pub fn new(name: &str, policy: &TokenPolicy, replicas: usize) -> Result<StreamSettings, RuleError> {
         validate_stream_name(name)?;
         if !(1..=5).contains(&replicas) {
             return Err(RuleError::InvalidSetting {

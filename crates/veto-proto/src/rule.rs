@@ -14,6 +14,7 @@ use crate::validate::RuleError;
 
 /// Which claim a rule matches on.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "lowercase")]
 pub enum RuleKind {
     /// One token, by its `jti`.
@@ -91,6 +92,7 @@ pub struct TokenFacts<'a> {
 /// A revocation: tokens whose claim `kind` equals `value` (scoped to `iss` when set),
 /// issued before `issued_before`, are revoked until `expires_at`.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct RevocationRule {
     /// The claim the rule matches on.
     pub kind: RuleKind,
@@ -152,11 +154,7 @@ impl RevocationRule {
     }
 
     /// An `all` rule: every token (of `iss`, when set) issued before `issued_before`.
-    pub fn all(
-        iss: Option<&str>,
-        issued_before: UnixSeconds,
-        policy: &TokenPolicy,
-    ) -> RevocationRule {
+    pub fn all(iss: Option<&str>, issued_before: UnixSeconds, policy: &TokenPolicy) -> RevocationRule {
         RevocationRule {
             kind: RuleKind::All,
             value: None,
@@ -170,12 +168,7 @@ impl RevocationRule {
     }
 
     /// The same rule with its audit fields set.
-    pub fn revoked(
-        mut self,
-        at: UnixSeconds,
-        by: Option<&str>,
-        reason: Option<&str>,
-    ) -> RevocationRule {
+    pub fn revoked(mut self, at: UnixSeconds, by: Option<&str>, reason: Option<&str>) -> RevocationRule {
         self.revoked_at = at;
         self.revoked_by = by.map(str::to_owned);
         self.reason = reason.map(str::to_owned);
@@ -238,6 +231,7 @@ impl RevocationRule {
 /// A tombstone that lifts (un-revokes) the rule with the same key. Published on the
 /// rule's subject, it replaces the rule in the stream.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Lift {
     /// The kind of the lifted rule.
     pub kind: RuleKind,
@@ -310,10 +304,7 @@ mod tests {
         };
         assert!(rule.matches(&token, now));
         token.iat = Some(now);
-        assert!(
-            !rule.matches(&token, now),
-            "iat == issued_before is not before"
-        );
+        assert!(!rule.matches(&token, now), "iat == issued_before is not before");
         token.iat = None;
         assert!(
             rule.matches(&token, now),
@@ -356,10 +347,8 @@ mod tests {
     #[test]
     fn a_second_revocation_never_weakens_the_first() {
         let policy = policy();
-        let later =
-            RevocationRule::sub_or_sid(RuleKind::Sub, "alice", None, UnixSeconds(2_000), &policy);
-        let earlier =
-            RevocationRule::sub_or_sid(RuleKind::Sub, "alice", None, UnixSeconds(1_000), &policy);
+        let later = RevocationRule::sub_or_sid(RuleKind::Sub, "alice", None, UnixSeconds(2_000), &policy);
+        let earlier = RevocationRule::sub_or_sid(RuleKind::Sub, "alice", None, UnixSeconds(1_000), &policy);
         let merged = later.strengthened_by(&earlier);
         assert_eq!(merged.issued_before, Some(UnixSeconds(2_000)));
         assert_eq!(merged.expires_at, later.expires_at);

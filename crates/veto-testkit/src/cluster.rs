@@ -86,21 +86,17 @@ impl NatsCluster {
     /// Waits until the JetStream API answers through some running node.
     pub async fn wait_for_jetstream(&self) -> Result<(), TestkitError> {
         let addrs = self.server_addrs();
-        eventually(
-            START_TIMEOUT,
-            "the cluster's JetStream API (meta leader)",
-            || {
-                let addrs = addrs.clone();
-                async move {
-                    let client = async_nats::connect(addrs).await.ok()?;
-                    async_nats::jetstream::new(client)
-                        .query_account()
-                        .await
-                        .ok()
-                        .map(|_| ())
-                }
-            },
-        )
+        eventually(START_TIMEOUT, "the cluster's JetStream API (meta leader)", || {
+            let addrs = addrs.clone();
+            async move {
+                let client = async_nats::connect(addrs).await.ok()?;
+                async_nats::jetstream::new(client)
+                    .query_account()
+                    .await
+                    .ok()
+                    .map(|_| ())
+            }
+        })
         .await
     }
 }

@@ -16,6 +16,7 @@
 //! - [`server`]: one server process.
 //! - [`cluster`]: a JetStream cluster of servers.
 //! - [`proxy`]: a TCP proxy a test can cut, to isolate one client.
+//! - [`tokens`]: an ES256 test issuer, its JWKS server, and forged tokens.
 //! - [`wait`]: bounded polling.
 //!
 //! # Example
@@ -32,12 +33,14 @@ pub mod binary;
 pub mod cluster;
 pub mod proxy;
 pub mod server;
+pub mod tokens;
 pub mod wait;
 
 pub use binary::{MIN_SERVER_VERSION, server_binary};
 pub use cluster::NatsCluster;
 pub use proxy::TcpProxy;
 pub use server::{NatsServer, NatsServerBuilder};
+pub use tokens::{JwksServer, TestIssuer};
 pub use wait::eventually;
 
 use std::path::PathBuf;

@@ -47,11 +47,7 @@ impl TcpProxy {
                 connections.push(pipe.abort_handle());
             }
         });
-        Ok(TcpProxy {
-            addr,
-            state,
-            accept,
-        })
+        Ok(TcpProxy { addr, state, accept })
     }
 
     /// The proxy's client URL, `nats://127.0.0.1:<port>`.

@@ -212,9 +212,7 @@ impl NatsServer {
         if let Some(config_file) = &self.options.config_file {
             command.arg("-c").arg(config_file);
         }
-        let port = self
-            .port
-            .map_or_else(|| "-1".to_owned(), |port| port.to_string());
+        let port = self.port.map_or_else(|| "-1".to_owned(), |port| port.to_string());
         command
             .args(["-a", "127.0.0.1", "-p", &port, "-js", "-sd"])
             .arg(self.store_dir())
@@ -226,10 +224,7 @@ impl NatsServer {
         if let Some(cluster) = &self.options.cluster {
             command
                 .args(["--cluster_name", &cluster.cluster_name])
-                .args([
-                    "--cluster",
-                    &format!("nats://127.0.0.1:{}", cluster.cluster_port),
-                ]);
+                .args(["--cluster", &format!("nats://127.0.0.1:{}", cluster.cluster_port)]);
             if !cluster.routes.is_empty() {
                 command.args(["--routes", &cluster.routes.join(",")]);
             }

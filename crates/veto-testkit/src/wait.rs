@@ -9,11 +9,7 @@ use crate::TestkitError;
 pub const POLL_INTERVAL: Duration = Duration::from_millis(25);
 
 /// Polls `attempt` until it returns `Some`, or fails after `timeout` naming `what`.
-pub async fn eventually<T, F, Fut>(
-    timeout: Duration,
-    what: &str,
-    mut attempt: F,
-) -> Result<T, TestkitError>
+pub async fn eventually<T, F, Fut>(timeout: Duration, what: &str, mut attempt: F) -> Result<T, TestkitError>
 where
     F: FnMut() -> Fut,
     Fut: Future<Output = Option<T>>,

@@ -24,13 +24,9 @@ fn stream_config(name: &str, replicas: usize) -> stream::Config {
 }
 
 async fn publish_acked(js: &jetstream::Context, subject: &str, payload: &'static str) -> u64 {
-    let ack = within(
-        10,
-        "publish",
-        js.publish(subject.to_owned(), payload.into()),
-    )
-    .await
-    .expect("publish sent");
+    let ack = within(10, "publish", js.publish(subject.to_owned(), payload.into()))
+        .await
+        .expect("publish sent");
     within(10, "ack", ack.into_future())
         .await
         .expect("publish acknowledged")
@@ -55,18 +51,10 @@ async fn a_server_takes_a_jetstream_publish() {
         .expect("server starts");
     assert!(server.url().starts_with("nats://127.0.0.1:"));
     assert_ne!(server.port(), 0);
-    let js = jetstream::new(
-        within(10, "connect", server.connect())
-            .await
-            .expect("connect"),
-    );
-    within(
-        10,
-        "create stream",
-        js.create_stream(stream_config("ONE", 1)),
-    )
-    .await
-    .expect("stream created");
+    let js = jetstream::new(within(10, "connect", server.connect()).await.expect("connect"));
+    within(10, "create stream", js.create_stream(stream_config("ONE", 1)))
+        .await
+        .expect("stream created");
     assert_eq!(publish_acked(&js, "one.a", "hello").await, 1);
     assert_eq!(message_count(&js, "ONE").await, 1);
 }
@@ -77,18 +65,10 @@ async fn a_restart_on_the_same_port_keeps_the_streams_data() {
         .await
         .expect("server starts");
     let port = server.port();
-    let js = jetstream::new(
-        within(10, "connect", server.connect())
-            .await
-            .expect("connect"),
-    );
-    within(
-        10,
-        "create stream",
-        js.create_stream(stream_config("KEPT", 1)),
-    )
-    .await
-    .expect("stream created");
+    let js = jetstream::new(within(10, "connect", server.connect()).await.expect("connect"));
+    within(10, "create stream", js.create_stream(stream_config("KEPT", 1)))
+        .await
+        .expect("stream created");
     for _ in 0..3 {
         publish_acked(&js, "kept.a", "x").await;
     }
@@ -132,23 +112,16 @@ async fn a_paused_server_answers_nothing_until_resumed() {
     let server = within(30, "server start", NatsServer::start())
         .await
         .expect("server starts");
-    let client = within(10, "connect", server.connect())
-        .await
-        .expect("connect");
+    let client = within(10, "connect", server.connect()).await.expect("connect");
     let js = jetstream::new(client);
     server.pause();
     let frozen = tokio::time::timeout(Duration::from_secs(1), js.query_account()).await;
-    assert!(
-        !matches!(frozen, Ok(Ok(_))),
-        "a paused server must not answer"
-    );
+    assert!(!matches!(frozen, Ok(Ok(_))), "a paused server must not answer");
     server.resume();
     within(15, "answer after resume", async {
-        eventually(
-            Duration::from_secs(10),
-            "account info after resume",
-            || async { js.query_account().await.ok() },
-        )
+        eventually(Duration::from_secs(10), "account info after resume", || async {
+            js.query_account().await.ok()
+        })
         .await
     })
     .await
@@ -165,18 +138,10 @@ async fn the_development_config_starts() {
     )
     .await
     .expect("deploy/nats/dev.conf starts");
-    let js = jetstream::new(
-        within(10, "connect", server.connect())
-            .await
-            .expect("connect"),
-    );
-    within(
-        10,
-        "create stream",
-        js.create_stream(stream_config("DEV", 1)),
-    )
-    .await
-    .expect("stream created");
+    let js = jetstream::new(within(10, "connect", server.connect()).await.expect("connect"));
+    within(10, "create stream", js.create_stream(stream_config("DEV", 1)))
+        .await
+        .expect("stream created");
     assert_eq!(publish_acked(&js, "dev.a", "x").await, 1);
     assert!(
         server.log().contains("veto-dev"),
@@ -189,11 +154,7 @@ async fn a_three_node_cluster_keeps_taking_publishes_with_one_node_killed() {
     let mut cluster = within(60, "cluster start", NatsCluster::start(3))
         .await
         .expect("cluster forms");
-    let js = jetstream::new(
-        within(10, "connect", cluster.connect())
-            .await
-            .expect("connect"),
-    );
+    let js = jetstream::new(within(10, "connect", cluster.connect()).await.expect("connect"));
     let info = within(
         30,
         "create R3 stream",
@@ -230,17 +191,13 @@ async fn a_three_node_cluster_keeps_taking_publishes_with_one_node_killed() {
     let rejoined = within(
         40,
         "replicas current",
-        eventually(
-            Duration::from_secs(35),
-            "all three replicas current",
-            || async {
-                let mut stream = js.get_stream("TRIPLE").await.ok()?;
-                let info = stream.info().await.ok()?;
-                let cluster = info.cluster.as_ref()?;
-                let current = cluster.replicas.iter().filter(|peer| peer.current).count();
-                (cluster.leader.is_some() && current == 2 && info.state.messages >= 2).then_some(())
-            },
-        ),
+        eventually(Duration::from_secs(35), "all three replicas current", || async {
+            let mut stream = js.get_stream("TRIPLE").await.ok()?;
+            let info = stream.info().await.ok()?;
+            let cluster = info.cluster.as_ref()?;
+            let current = cluster.replicas.iter().filter(|peer| peer.current).count();
+            (cluster.leader.is_some() && current == 2 && info.state.messages >= 2).then_some(())
+        }),
     )
     .await;
     rejoined.expect("the restarted node rejoins and catches up");

@@ -1,0 +1,84 @@
+//! `POST /oauth2/revoke` (RFC 7009): an authenticated caller hands in a token; if its
+//! signature verifies against the configured issuers' keys, its `jti` is revoked until
+//! its `exp`. An invalid or unknown token still gets 200, as the RFC says, and nothing
+//! is published.
+
+use std::sync::Arc;
+
+use axum::extract::State;
+use axum::http::StatusCode;
+use serde::Deserialize;
+use tracing::{debug, info};
+use utoipa::ToSchema;
+use veto_proto::{RevocationRule, UnixSeconds};
+
+use super::extract::ApiForm;
+use super::revocations::publish_error;
+use crate::auth::{Authenticated, Permission};
+use crate::error::{ApiError, ErrorBody};
+use crate::metrics as names;
+use crate::state::AppState;
+
+/// The RFC 7009 request (form-encoded).
+#[derive(Debug, Deserialize, ToSchema)]
+pub struct RevokeTokenForm {
+    /// The token to revoke.
+    pub token: String,
+    /// `access_token` or `refresh_token`; a hint only.
+    pub token_type_hint: Option<String>,
+}
+
+/// Revoke a token by handing it in (RFC 7009).
+#[utoipa::path(
+    post, path = "/oauth2/revoke", tag = "oauth",
+    request_body(content = RevokeTokenForm, content_type = "application/x-www-form-urlencoded"),
+    responses(
+        (status = 200, description = "Revoked, or not a token we accept (nothing published)"),
+        (status = 401, description = "No or bad credentials", body = ErrorBody),
+        (status = 503, description = "NATS did not acknowledge; retry", body = ErrorBody),
+    ),
+    security(("bearer" = []))
+)]
+pub async fn revoke_token(
+    State(state): State<Arc<AppState>>,
+    Authenticated(principal): Authenticated,
+    ApiForm(form): ApiForm<RevokeTokenForm>,
+) -> Result<StatusCode, ApiError> {
+    principal.require(Permission::Revoke)?;
+    state.rate_limiter.check(&principal.name)?;
+    let Some(validator) = &state.oauth_validator else {
+        debug!("no [oauth] issuers configured; /oauth2/revoke revokes nothing");
+        return Ok(StatusCode::OK);
+    };
+    let claims = match validator
+        .validate::<veto_client::jwt::NoCustomClaims>(&form.token)
+        .await
+    {
+        Ok(claims) => claims,
+        Err(error) => {
+            debug!(reason = error.reason(), hint = ?form.token_type_hint, "RFC 7009: token not accepted; nothing revoked");
+            return Ok(StatusCode::OK);
+        }
+    };
+    let Some(jti) = claims.jti.as_deref() else {
+        debug!("RFC 7009: the token has no jti; nothing to revoke it by");
+        return Ok(StatusCode::OK);
+    };
+    let now = UnixSeconds::now();
+    let rule = RevocationRule::jti(
+        jti,
+        claims.iss.as_deref(),
+        state.policy.expiry_of_token(UnixSeconds(claims.exp)),
+    )
+    .revoked(now, Some(&principal.name), Some("RFC 7009 revocation"));
+    if rule.validate(&state.policy, now).is_err() {
+        // Already expired (or a jti we cannot store): nothing left to revoke.
+        debug!("RFC 7009: token not revocable (expired or unusable jti)");
+        return Ok(StatusCode::OK);
+    }
+    let digest = rule.digest();
+    let (stored, _) = state.publisher.revoke(rule).await.map_err(publish_error)?;
+    metrics::counter!(names::MUTATIONS_TOTAL, "action" => "revoke", "outcome" => "rfc7009").increment(1);
+    info!(target: "veto::audit", action = "revoke", principal = %principal.name, kind = "jti", digest = %digest, sequence = stored.sequence, via = "rfc7009");
+    Ok(StatusCode::OK)
+}

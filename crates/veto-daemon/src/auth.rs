@@ -1,0 +1,267 @@
+//! Admin authentication: static API keys (kept as SHA-256 hashes) or bearer JWTs from
+//! the identity provider, validated by veto-client's [`Validator`]. Every route but
+//! health, readiness and metrics needs a principal with the right permission.
+
+use std::collections::{BTreeSet, HashMap};
+use std::fmt;
+use std::str::FromStr;
+use std::sync::Arc;
+
+use axum::extract::FromRequestParts;
+use axum::http::header::AUTHORIZATION;
+use axum::http::request::Parts;
+use serde::Deserialize;
+use sha2::{Digest, Sha256};
+use tracing::debug;
+use veto_client::jwt::Validator;
+
+use crate::error::ApiError;
+use crate::state::AppState;
+
+/// What a principal may do.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Permission {
+    /// Revoke (and read).
+    Revoke,
+    /// Lift revocations (and read).
+    Lift,
+    /// Get and list rules.
+    Read,
+}
+
+impl Permission {
+    fn as_str(self) -> &'static str {
+        match self {
+            Permission::Revoke => "revoke",
+            Permission::Lift => "lift",
+            Permission::Read => "read",
+        }
+    }
+}
+
+impl fmt::Display for Permission {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl FromStr for Permission {
+    type Err = anyhow::Error;
+
+    fn from_str(text: &str) -> Result<Self, Self::Err> {
+        match text {
+            "revoke" => Ok(Permission::Revoke),
+            "lift" => Ok(Permission::Lift),
+            "read" => Ok(Permission::Read),
+            other => anyhow::bail!("unknown permission {other:?}: use revoke, lift or read"),
+        }
+    }
+}
+
+/// An API key as configured: its SHA-256 (hex), never the key.
+#[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ApiKeyEntry {
+    /// The principal's name, used in audit lines and rate limits.
+    pub name: String,
+    /// SHA-256 of the key, lower-case hex.
+    pub sha256: String,
+    /// What the key may do.
+    pub permissions: Vec<Permission>,
+}
+
+/// Who made a request, and what they may do.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Principal {
+    /// `key:<name>` or `jwt:<iss>#<sub>`.
+    pub name: String,
+    permissions: BTreeSet<Permission>,
+}
+
+impl Principal {
+    /// Refuses with 403 unless the principal has `permission` (revoke and lift imply read).
+    pub fn require(&self, permission: Permission) -> Result<(), ApiError> {
+        let implied = permission == Permission::Read
+            && (self.permissions.contains(&Permission::Revoke)
+                || self.permissions.contains(&Permission::Lift));
+        if self.permissions.contains(&permission) || implied {
+            Ok(())
+        } else {
+            Err(ApiError::forbidden(permission.as_str()))
+        }
+    }
+}
+
+/// Bearer JWTs for admins: the validator and the role names.
+#[derive(Clone, Debug)]
+pub struct AdminJwt {
+    /// Validates the token.
+    pub validator: Validator,
+    /// The claim with the roles.
+    pub roles_claim: String,
+    /// Role → permission.
+    pub roles: Vec<(String, Permission)>,
+}
+
+/// Turns credentials into a [`Principal`].
+#[derive(Clone, Debug, Default)]
+pub struct Authenticator {
+    api_keys: HashMap<[u8; 32], (String, BTreeSet<Permission>)>,
+    jwt: Option<AdminJwt>,
+}
+
+/// The SHA-256 of an API key, as configured.
+pub fn hash_api_key(key: &str) -> String {
+    hex::encode(Sha256::digest(key.as_bytes()))
+}
+
+impl Authenticator {
+    /// From configured keys (hashes) and, optionally, admin JWTs.
+    pub fn new(api_keys: &[ApiKeyEntry], jwt: Option<AdminJwt>) -> Authenticator {
+        let api_keys = api_keys
+            .iter()
+            .filter_map(|entry| {
+                let hash: [u8; 32] = hex::decode(&entry.sha256).ok()?.try_into().ok()?;
+                Some((
+                    hash,
+                    (entry.name.clone(), entry.permissions.iter().copied().collect()),
+                ))
+            })
+            .collect();
+        Authenticator { api_keys, jwt }
+    }
+
+    /// The principal for an `Authorization` header value (`Bearer <key or JWT>`).
+    pub async fn authenticate(&self, authorization: Option<&str>) -> Result<Principal, ApiError> {
+        let Some(header) = authorization else {
+            return Err(ApiError::unauthorized(false));
+        };
+        let Some(credential) = header
+            .strip_prefix("Bearer ")
+            .or_else(|| header.strip_prefix("bearer "))
+            .map(str::trim)
+            .filter(|credential| !credential.is_empty())
+        else {
+            debug!("authorization header is not a bearer credential");
+            return Err(ApiError::unauthorized(true));
+        };
+        // A JWS compact token has exactly two dots; an API key has none.
+        if credential.matches('.').count() == 2 {
+            return self.authenticate_jwt(credential).await;
+        }
+        let hash: [u8; 32] = Sha256::digest(credential.as_bytes()).into();
+        match self.api_keys.get(&hash) {
+            Some((name, permissions)) => Ok(Principal {
+                name: format!("key:{name}"),
+                permissions: permissions.clone(),
+            }),
+            None => {
+                debug!("unknown API key");
+                Err(ApiError::unauthorized(true))
+            }
+        }
+    }
+
+    async fn authenticate_jwt(&self, token: &str) -> Result<Principal, ApiError> {
+        let Some(jwt) = &self.jwt else {
+            debug!("a bearer JWT, but no admin JWT issuer is configured");
+            return Err(ApiError::unauthorized(true));
+        };
+        let claims = jwt
+            .validator
+            .validate::<serde_json::Map<String, serde_json::Value>>(token)
+            .await
+            .map_err(|error| {
+                debug!(reason = error.reason(), "admin token refused");
+                ApiError::unauthorized(true)
+            })?;
+        let roles: Vec<&str> = match claims.custom.get(&jwt.roles_claim) {
+            Some(serde_json::Value::Array(roles)) => {
+                roles.iter().filter_map(serde_json::Value::as_str).collect()
+            }
+            Some(serde_json::Value::String(roles)) => roles.split_whitespace().collect(),
+            _ => Vec::new(),
+        };
+        let permissions = jwt
+            .roles
+            .iter()
+            .filter(|(role, _)| roles.contains(&role.as_str()))
+            .map(|(_, permission)| *permission)
+            .collect();
+        Ok(Principal {
+            name: format!(
+                "jwt:{}#{}",
+                claims.iss.as_deref().unwrap_or("?"),
+                claims.sub.as_deref().unwrap_or("?")
+            ),
+            permissions,
+        })
+    }
+}
+
+/// The authenticated caller of a request.
+#[derive(Clone, Debug)]
+pub struct Authenticated(pub Principal);
+
+impl FromRequestParts<Arc<AppState>> for Authenticated {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &Arc<AppState>) -> Result<Self, Self::Rejection> {
+        let header = parts
+            .headers
+            .get(AUTHORIZATION)
+            .and_then(|value| value.to_str().ok());
+        state.authenticator.authenticate(header).await.map(Authenticated)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn authenticator() -> Authenticator {
+        Authenticator::new(
+            &[
+                ApiKeyEntry {
+                    name: "ops".into(),
+                    sha256: hash_api_key("veto_ops_secret"),
+                    permissions: vec![Permission::Revoke],
+                },
+                ApiKeyEntry {
+                    name: "audit".into(),
+                    sha256: hash_api_key("veto_audit_secret"),
+                    permissions: vec![Permission::Read],
+                },
+            ],
+            None,
+        )
+    }
+
+    #[tokio::test]
+    async fn api_keys_map_to_principals_with_permissions() {
+        let auth = authenticator();
+        let ops = auth.authenticate(Some("Bearer veto_ops_secret")).await.unwrap();
+        assert_eq!(ops.name, "key:ops");
+        assert!(ops.require(Permission::Revoke).is_ok());
+        assert!(ops.require(Permission::Read).is_ok(), "revoke implies read");
+        assert_eq!(ops.require(Permission::Lift).unwrap_err().code(), "forbidden");
+        let audit = auth.authenticate(Some("Bearer veto_audit_secret")).await.unwrap();
+        assert_eq!(audit.require(Permission::Revoke).unwrap_err().status(), 403);
+    }
+
+    #[tokio::test]
+    async fn bad_credentials_are_401() {
+        let auth = authenticator();
+        for header in [
+            None,
+            Some("Basic abc"),
+            Some("Bearer "),
+            Some("Bearer wrong"),
+            Some("Bearer a.b.c"),
+        ] {
+            let error = auth.authenticate(header).await.unwrap_err();
+            assert_eq!(error.status(), 401, "{header:?}");
+        }
+    }
+}

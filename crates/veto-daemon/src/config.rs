@@ -1,0 +1,484 @@
+//! Settings: a TOML file, then `VETO_*` environment variables, then flags (the later
+//! wins). Secrets are wrapped in [`Secret`], which never prints its value.
+
+use std::fmt;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use clap::Parser;
+use serde::{Deserialize, Deserializer};
+use veto_proto::{StreamSettings, TokenPolicy};
+
+use crate::auth::{ApiKeyEntry, Permission};
+
+/// A value that is never printed (Debug shows `"<redacted>"`).
+#[derive(Clone, Default, PartialEq, Eq, Deserialize)]
+#[serde(transparent)]
+pub struct Secret(pub String);
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("\"<redacted>\"")
+    }
+}
+
+/// A duration written like `5s`, `500ms`, `24h`.
+fn duration<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Duration, D::Error> {
+    let text = String::deserialize(deserializer)?;
+    humantime::parse_duration(&text).map_err(serde::de::Error::custom)
+}
+
+/// Everything `vetod` is configured with.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Settings {
+    /// Admin API address. Default `127.0.0.1:8080` (use port 0 for any free port).
+    pub listen: SocketAddr,
+    /// This daemon's name in ticks and logs. Default `<hostname>-<pid>`.
+    pub daemon_id: Option<String>,
+    /// The NATS connection.
+    pub nats: NatsSettings,
+    /// The JetStream stream.
+    pub stream: StreamSection,
+    /// Token lifetimes in this deployment.
+    pub tokens: TokenSection,
+    /// Request handling.
+    pub api: ApiSection,
+    /// Per-principal rate limit on mutating routes.
+    pub rate_limit: RateLimitSection,
+    /// Admin authentication.
+    pub auth: AuthSection,
+    /// RFC 7009: which tokens `/oauth2/revoke` accepts.
+    pub oauth: Option<JwtSection>,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Settings {
+            listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
+            daemon_id: None,
+            nats: NatsSettings::default(),
+            stream: StreamSection::default(),
+            tokens: TokenSection::default(),
+            api: ApiSection::default(),
+            rate_limit: RateLimitSection::default(),
+            auth: AuthSection::default(),
+            oauth: None,
+        }
+    }
+}
+
+/// How to reach NATS.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct NatsSettings {
+    /// Server URL(s), comma-separated. Default `nats://127.0.0.1:4222`.
+    pub url: String,
+    /// A `.creds` file (JWT + NKey seed).
+    pub credentials_file: Option<PathBuf>,
+    /// A token.
+    pub token: Option<Secret>,
+    /// User and password.
+    pub user: Option<String>,
+    /// Password for `user`.
+    pub password: Option<Secret>,
+    /// Require TLS.
+    pub tls_required: bool,
+    /// CA certificate(s) to trust, PEM.
+    pub tls_ca_file: Option<PathBuf>,
+    /// Client certificate and key, PEM (mutual TLS).
+    pub tls_client_cert: Option<PathBuf>,
+    /// Client key for `tls_client_cert`.
+    pub tls_client_key: Option<PathBuf>,
+    /// How long start-up waits for the first connection. Default 10 s.
+    #[serde(deserialize_with = "duration")]
+    pub connect_timeout: Duration,
+}
+
+impl Default for NatsSettings {
+    fn default() -> Self {
+        NatsSettings {
+            url: "nats://127.0.0.1:4222".to_owned(),
+            credentials_file: None,
+            token: None,
+            user: None,
+            password: None,
+            tls_required: false,
+            tls_ca_file: None,
+            tls_client_cert: None,
+            tls_client_key: None,
+            connect_timeout: Duration::from_secs(10),
+        }
+    }
+}
+
+/// The stream.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct StreamSection {
+    /// Name. Default `VETO`.
+    pub name: String,
+    /// Replicas: 1 in development, 3 in production. Default 1.
+    pub replicas: usize,
+}
+
+impl Default for StreamSection {
+    fn default() -> Self {
+        StreamSection {
+            name: StreamSettings::DEFAULT_NAME.to_owned(),
+            replicas: 1,
+        }
+    }
+}
+
+/// Token lifetimes; see [`TokenPolicy`].
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct TokenSection {
+    /// The longest lifetime any issuer gives a token. Default 24 h.
+    #[serde(deserialize_with = "duration")]
+    pub max_token_ttl: Duration,
+    /// Leeway services grant on `exp`. Default 60 s.
+    #[serde(deserialize_with = "duration")]
+    pub leeway: Duration,
+    /// Added to "now" for a default `issued_before`. Default 5 s.
+    #[serde(deserialize_with = "duration")]
+    pub clock_skew: Duration,
+}
+
+impl Default for TokenSection {
+    fn default() -> Self {
+        let policy = TokenPolicy::default();
+        TokenSection {
+            max_token_ttl: policy.max_token_ttl,
+            leeway: policy.leeway,
+            clock_skew: policy.clock_skew,
+        }
+    }
+}
+
+/// Request handling.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ApiSection {
+    /// How long a write may wait for JetStream's acknowledgement before answering 503.
+    /// Default 3 s.
+    #[serde(deserialize_with = "duration")]
+    pub publish_timeout: Duration,
+    /// How often this daemon publishes a freshness tick. Default 1 s.
+    #[serde(deserialize_with = "duration")]
+    pub tick_interval: Duration,
+    /// Largest request body on single-item routes. Default 64 KiB.
+    pub max_body_bytes: usize,
+    /// Most items in one batch. Default 1000.
+    pub max_batch_items: usize,
+    /// Largest batch body. Default 1 MiB (1000 items of up to 1 KiB).
+    pub max_batch_body_bytes: usize,
+    /// How long shutdown waits for in-flight requests. Default 10 s.
+    #[serde(deserialize_with = "duration")]
+    pub shutdown_grace: Duration,
+}
+
+impl Default for ApiSection {
+    fn default() -> Self {
+        ApiSection {
+            publish_timeout: Duration::from_secs(3),
+            tick_interval: Duration::from_secs(1),
+            max_body_bytes: 64 * 1024,
+            max_batch_items: 1000,
+            max_batch_body_bytes: 1024 * 1024,
+            shutdown_grace: Duration::from_secs(10),
+        }
+    }
+}
+
+/// A token bucket per principal on mutating routes (a batch counts once).
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RateLimitSection {
+    /// Sustained requests per second per principal; 0 disables the limit. Default 50.
+    pub per_second: u32,
+    /// Burst size. Default 100.
+    pub burst: u32,
+}
+
+impl Default for RateLimitSection {
+    fn default() -> Self {
+        RateLimitSection {
+            per_second: 50,
+            burst: 100,
+        }
+    }
+}
+
+/// Admin authentication: static API keys (stored as SHA-256 hashes) and/or bearer JWTs.
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct AuthSection {
+    /// API keys.
+    pub api_keys: Vec<ApiKeyEntry>,
+    /// Bearer JWTs from an identity provider.
+    pub jwt: Option<AdminJwtSection>,
+}
+
+/// Bearer JWTs for admins.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AdminJwtSection {
+    /// Which tokens are accepted.
+    #[serde(flatten)]
+    pub validation: JwtSection,
+    /// The claim holding roles (an array of strings, or a space-separated string).
+    #[serde(default = "default_roles_claim")]
+    pub roles_claim: String,
+    /// The role that may revoke.
+    #[serde(default = "default_revoke_role")]
+    pub revoke_role: String,
+    /// The role that may lift.
+    #[serde(default = "default_lift_role")]
+    pub lift_role: String,
+    /// The role that may read (get, list). Revoke and lift imply read.
+    #[serde(default = "default_read_role")]
+    pub read_role: String,
+}
+
+fn default_roles_claim() -> String {
+    "roles".to_owned()
+}
+fn default_revoke_role() -> String {
+    "veto:revoke".to_owned()
+}
+fn default_lift_role() -> String {
+    "veto:lift".to_owned()
+}
+fn default_read_role() -> String {
+    "veto:read".to_owned()
+}
+
+/// Which JWTs are accepted: issuers, audiences, algorithms, keys.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct JwtSection {
+    /// Accepted issuers.
+    pub issuers: Vec<String>,
+    /// Accepted audiences.
+    pub audiences: Vec<String>,
+    /// The issuers' JWKS URL (https, or http on loopback).
+    pub jwks_url: String,
+    /// Accepted algorithms. Default `["ES256"]`.
+    #[serde(default = "default_algorithms")]
+    pub algorithms: Vec<String>,
+    /// Clock leeway. Default 30 s.
+    #[serde(default = "default_jwt_leeway", deserialize_with = "duration")]
+    pub leeway: Duration,
+}
+
+fn default_algorithms() -> Vec<String> {
+    vec!["ES256".to_owned()]
+}
+fn default_jwt_leeway() -> Duration {
+    Duration::from_secs(30)
+}
+
+impl Settings {
+    /// The token policy.
+    pub fn token_policy(&self) -> TokenPolicy {
+        TokenPolicy {
+            max_token_ttl: self.tokens.max_token_ttl,
+            leeway: self.tokens.leeway,
+            clock_skew: self.tokens.clock_skew,
+        }
+    }
+
+    /// Reads a TOML file.
+    pub fn from_file(path: &Path) -> anyhow::Result<Settings> {
+        let text = std::fs::read_to_string(path)
+            .map_err(|error| anyhow::anyhow!("reading {}: {error}", path.display()))?;
+        toml::from_str(&text).map_err(|error| anyhow::anyhow!("{}: {error}", path.display()))
+    }
+
+    /// Checks what serde cannot.
+    pub fn validate(&self) -> anyhow::Result<()> {
+        StreamSettings::new(&self.stream.name, &self.token_policy(), self.stream.replicas)?;
+        anyhow::ensure!(
+            !self.api.publish_timeout.is_zero() && !self.api.tick_interval.is_zero(),
+            "api.publish_timeout and api.tick_interval must be positive"
+        );
+        anyhow::ensure!(
+            (1..=10_000).contains(&self.api.max_batch_items),
+            "api.max_batch_items must be between 1 and 10000"
+        );
+        anyhow::ensure!(
+            self.auth
+                .api_keys
+                .iter()
+                .all(|key| key.sha256.len() == 64 && hex::decode(&key.sha256).is_ok()),
+            "auth.api_keys[].sha256 must be 64 hex characters (the SHA-256 of the key)"
+        );
+        anyhow::ensure!(
+            self.nats.password.is_none() || self.nats.user.is_some(),
+            "nats.password needs nats.user"
+        );
+        Ok(())
+    }
+}
+
+/// `vetod`'s command line. Every flag can also be set through its `VETO_*` variable.
+#[derive(Debug, Parser)]
+#[command(
+    name = "vetod",
+    version,
+    about = "veto's admin API: durable, broadcast JWT revocations"
+)]
+pub struct Cli {
+    /// A TOML settings file.
+    #[arg(long, env = "VETO_CONFIG")]
+    pub config: Option<PathBuf>,
+    /// Admin API address, such as 127.0.0.1:8080.
+    #[arg(long, env = "VETO_LISTEN")]
+    pub listen: Option<SocketAddr>,
+    /// NATS server URL(s), comma-separated.
+    #[arg(long, env = "VETO_NATS_URL")]
+    pub nats_url: Option<String>,
+    /// NATS credentials file.
+    #[arg(long, env = "VETO_NATS_CREDS")]
+    pub nats_creds: Option<PathBuf>,
+    /// NATS token.
+    #[arg(long, env = "VETO_NATS_TOKEN", hide_env_values = true)]
+    pub nats_token: Option<String>,
+    /// NATS user.
+    #[arg(long, env = "VETO_NATS_USER")]
+    pub nats_user: Option<String>,
+    /// NATS password.
+    #[arg(long, env = "VETO_NATS_PASSWORD", hide_env_values = true)]
+    pub nats_password: Option<String>,
+    /// Stream name.
+    #[arg(long, env = "VETO_STREAM")]
+    pub stream: Option<String>,
+    /// Stream replicas.
+    #[arg(long, env = "VETO_STREAM_REPLICAS")]
+    pub stream_replicas: Option<usize>,
+    /// API keys as `name:sha256hex:perm+perm`, separated by `;` (perms: revoke, lift, read).
+    #[arg(long, env = "VETO_API_KEYS", hide_env_values = true)]
+    pub api_keys: Option<String>,
+    /// Log as JSON lines.
+    #[arg(long, env = "VETO_LOG_JSON")]
+    pub log_json: bool,
+}
+
+impl Cli {
+    /// The settings: file (if any), then these flags and variables on top.
+    pub fn settings(&self) -> anyhow::Result<Settings> {
+        let mut settings = match &self.config {
+            Some(path) => Settings::from_file(path)?,
+            None => Settings::default(),
+        };
+        if let Some(listen) = self.listen {
+            settings.listen = listen;
+        }
+        if let Some(url) = &self.nats_url {
+            settings.nats.url = url.clone();
+        }
+        if let Some(creds) = &self.nats_creds {
+            settings.nats.credentials_file = Some(creds.clone());
+        }
+        if let Some(token) = &self.nats_token {
+            settings.nats.token = Some(Secret(token.clone()));
+        }
+        if let Some(user) = &self.nats_user {
+            settings.nats.user = Some(user.clone());
+        }
+        if let Some(password) = &self.nats_password {
+            settings.nats.password = Some(Secret(password.clone()));
+        }
+        if let Some(stream) = &self.stream {
+            settings.stream.name = stream.clone();
+        }
+        if let Some(replicas) = self.stream_replicas {
+            settings.stream.replicas = replicas;
+        }
+        if let Some(keys) = &self.api_keys {
+            settings.auth.api_keys.extend(parse_api_keys(keys)?);
+        }
+        settings.validate()?;
+        Ok(settings)
+    }
+}
+
+/// Parses `name:sha256hex:perm+perm;…`.
+pub fn parse_api_keys(text: &str) -> anyhow::Result<Vec<ApiKeyEntry>> {
+    text.split(';')
+        .map(str::trim)
+        .filter(|entry| !entry.is_empty())
+        .map(|entry| {
+            let mut parts = entry.split(':');
+            let (Some(name), Some(sha256), Some(permissions), None) =
+                (parts.next(), parts.next(), parts.next(), parts.next())
+            else {
+                anyhow::bail!("an API key entry is name:sha256hex:perm+perm");
+            };
+            let permissions = permissions
+                .split('+')
+                .map(|permission| permission.parse::<Permission>())
+                .collect::<Result<Vec<_>, _>>()?;
+            Ok(ApiKeyEntry {
+                name: name.to_owned(),
+                sha256: sha256.to_ascii_lowercase(),
+                permissions,
+            })
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_full_file_parses_and_secrets_do_not_print() {
+        let settings: Settings = toml::from_str(
+            r#"
+            listen = "127.0.0.1:0"
+            [nats]
+            url = "nats://a:4222,nats://b:4222"
+            user = "vetod"
+            password = "hunter2"
+            connect_timeout = "3s"
+            [stream]
+            replicas = 3
+            [tokens]
+            max_token_ttl = "1h"
+            [api]
+            publish_timeout = "500ms"
+            [[auth.api_keys]]
+            name = "ops"
+            sha256 = "0000000000000000000000000000000000000000000000000000000000000000"
+            permissions = ["revoke", "read"]
+            "#,
+        )
+        .unwrap();
+        settings.validate().unwrap();
+        assert_eq!(settings.stream.replicas, 3);
+        assert_eq!(settings.api.publish_timeout, Duration::from_millis(500));
+        assert_eq!(settings.tokens.max_token_ttl, Duration::from_secs(3600));
+        let printed = format!("{settings:?}");
+        assert!(!printed.contains("hunter2"), "{printed}");
+        assert!(printed.contains("<redacted>"));
+    }
+
+    #[test]
+    fn unknown_settings_are_refused() {
+        assert!(toml::from_str::<Settings>("lisen = \"127.0.0.1:1\"").is_err());
+    }
+
+    #[test]
+    fn api_keys_parse_from_one_line() {
+        let hash = "ab".repeat(32);
+        let keys = parse_api_keys(&format!("ops:{hash}:revoke+lift+read; audit:{hash}:read")).unwrap();
+        assert_eq!(keys.len(), 2);
+        assert_eq!(keys[1].permissions, vec![Permission::Read]);
+        assert!(parse_api_keys("ops:abc").is_err());
+        assert!(parse_api_keys(&format!("ops:{hash}:delete")).is_err());
+    }
+}

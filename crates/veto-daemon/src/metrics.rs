@@ -1,0 +1,63 @@
+//! Prometheus metrics: the recorder, request metrics, and names.
+
+use std::sync::OnceLock;
+use std::time::Instant;
+
+use axum::extract::{MatchedPath, Request};
+use axum::middleware::Next;
+use axum::response::Response;
+use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
+
+/// Counter: HTTP requests by `route`, `method`, `status`.
+pub const HTTP_REQUESTS_TOTAL: &str = "veto_http_requests_total";
+/// Histogram: HTTP request duration by `route`.
+pub const HTTP_REQUEST_DURATION_SECONDS: &str = "veto_http_request_duration_seconds";
+/// Histogram: publish to acknowledgement.
+pub const PUBLISH_DURATION_SECONDS: &str = "veto_publish_duration_seconds";
+/// Counter: failed writes by `reason` (`disconnected`, `timeout`, `publish`, `read`).
+pub const PUBLISH_ERRORS_TOTAL: &str = "veto_publish_errors_total";
+/// Counter: compare-and-set conflicts (another writer changed the key).
+pub const PUBLISH_CONFLICTS_TOTAL: &str = "veto_publish_conflicts_total";
+/// Gauge: live rules by `kind`, as this daemon's replica holds them.
+pub const RULES_LIVE: &str = "veto_rules_live";
+/// Counter: mutations by `action` (`revoke`, `lift`) and `outcome`.
+pub const MUTATIONS_TOTAL: &str = "veto_mutations_total";
+
+/// The process-wide Prometheus recorder (installed once; every daemon in the process,
+/// and the client library inside it, report to it).
+pub fn prometheus() -> PrometheusHandle {
+    static HANDLE: OnceLock<PrometheusHandle> = OnceLock::new();
+    HANDLE
+        .get_or_init(|| {
+            let buckets = [
+                0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0,
+            ];
+            let recorder = PrometheusBuilder::new()
+                .set_buckets_for_metric(Matcher::Suffix("_seconds".to_owned()), &buckets)
+                .map(PrometheusBuilder::build_recorder)
+                .unwrap_or_else(|_| PrometheusBuilder::new().build_recorder());
+            let handle = recorder.handle();
+            // Fails only if another recorder is installed (an embedding program's); then
+            // that one collects, and /metrics shows what this handle has.
+            let _ = metrics::set_global_recorder(recorder);
+            handle
+        })
+        .clone()
+}
+
+/// Records every request by matched route (never the raw path: values are in paths).
+pub async fn track(request: Request, next: Next) -> Response {
+    let route = request
+        .extensions()
+        .get::<MatchedPath>()
+        .map_or_else(|| "unmatched".to_owned(), |path| path.as_str().to_owned());
+    let method = request.method().as_str().to_owned();
+    let started = Instant::now();
+    let response = next.run(request).await;
+    let status = response.status().as_u16().to_string();
+    metrics::counter!(HTTP_REQUESTS_TOTAL, "route" => route.clone(), "method" => method, "status" => status)
+        .increment(1);
+    metrics::histogram!(HTTP_REQUEST_DURATION_SECONDS, "route" => route)
+        .record(started.elapsed().as_secs_f64());
+    response
+}

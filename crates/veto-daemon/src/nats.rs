@@ -1,0 +1,134 @@
+//! Connecting to NATS and making sure the stream is there, with the right settings.
+
+use std::time::Duration;
+
+use anyhow::{Context as _, bail};
+use async_nats::jetstream::{self, stream};
+use tracing::{info, warn};
+use veto_proto::StreamSettings;
+
+use crate::config::NatsSettings;
+
+/// Connects with the configured credentials and TLS; fails after `connect_timeout`.
+pub async fn connect(settings: &NatsSettings) -> anyhow::Result<async_nats::Client> {
+    let mut options = async_nats::ConnectOptions::new()
+        .name("vetod")
+        // Keep trying forever once connected: a NATS restart must not stop the daemon.
+        .max_reconnects(None)
+        .retry_on_initial_connect();
+    if let Some(path) = &settings.credentials_file {
+        options = options
+            .credentials_file(path)
+            .await
+            .with_context(|| format!("reading NATS credentials {}", path.display()))?;
+    }
+    if let Some(token) = &settings.token {
+        options = options.token(token.0.clone());
+    }
+    if let (Some(user), Some(password)) = (&settings.user, &settings.password) {
+        options = options.user_and_password(user.clone(), password.0.clone());
+    }
+    if settings.tls_required {
+        options = options.require_tls(true);
+    }
+    if let Some(ca) = &settings.tls_ca_file {
+        options = options.add_root_certificates(ca.clone());
+    }
+    if let (Some(cert), Some(key)) = (&settings.tls_client_cert, &settings.tls_client_key) {
+        options = options.add_client_certificate(cert.clone(), key.clone());
+    }
+    let addrs = settings
+        .url
+        .split(',')
+        .map(|url| url.trim().parse::<async_nats::ServerAddr>())
+        .collect::<Result<Vec<_>, _>>()
+        .with_context(|| format!("invalid NATS URL {:?}", settings.url))?;
+    let client = options.connect(addrs).await.context("connecting to NATS")?;
+    // With retry_on_initial_connect, connect returns at once; wait for the real thing.
+    let deadline = tokio::time::Instant::now() + settings.connect_timeout;
+    while client.connection_state() != async_nats::connection::State::Connected {
+        if tokio::time::Instant::now() >= deadline {
+            bail!(
+                "could not connect to NATS at {} within {:?}: is nats-server running (scripts/run starts one)?",
+                settings.url,
+                settings.connect_timeout
+            );
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    Ok(client)
+}
+
+/// Creates the stream, or checks and updates an existing one. Refuses to go on when
+/// JetStream is off or the existing stream cannot be made what veto needs.
+pub async fn ensure_stream(
+    js: &jetstream::Context,
+    settings: &StreamSettings,
+) -> anyhow::Result<stream::Info> {
+    js.query_account().await.map_err(|error| {
+        anyhow::anyhow!(
+            "JetStream is not available on this NATS server ({error}); start nats-server with -js \
+             (or `jetstream {{}}` in its config)"
+        )
+    })?;
+    let wanted = veto_client::stream::jetstream_config(settings);
+    let existing = match js.get_stream(&settings.name).await {
+        Ok(mut stream) => Some(stream.info().await.context("reading stream info")?.clone()),
+        Err(error) => match error.kind() {
+            jetstream::context::GetStreamErrorKind::JetStream(api_error)
+                if api_error.error_code() == jetstream::ErrorCode::STREAM_NOT_FOUND =>
+            {
+                None
+            }
+            _ => return Err(error).context("looking up the stream"),
+        },
+    };
+    let Some(existing) = existing else {
+        let mut stream = js
+            .create_stream(wanted)
+            .await
+            .with_context(|| format!("creating stream {}", settings.name))?;
+        info!(stream = %settings.name, replicas = settings.replicas, "created the stream");
+        return Ok(stream.info().await.context("reading stream info")?.clone());
+    };
+    let config = &existing.config;
+    let mut problems = Vec::new();
+    if config.subjects != wanted.subjects {
+        problems.push(format!(
+            "subjects are {:?}, veto needs {:?}",
+            config.subjects, wanted.subjects
+        ));
+    }
+    if config.storage != stream::StorageType::File {
+        problems.push(
+            "storage is memory, veto needs file (acknowledged rules must survive a restart)".to_owned(),
+        );
+    }
+    if config.max_messages_per_subject != 1 {
+        problems.push(format!(
+            "max_msgs_per_subject is {}, veto needs 1 (changing it would drop history: do it deliberately)",
+            config.max_messages_per_subject
+        ));
+    }
+    if !problems.is_empty() {
+        bail!(
+            "stream {} exists with settings veto cannot use: {}",
+            settings.name,
+            problems.join("; ")
+        );
+    }
+    let needs_update = config.max_age < wanted.max_age
+        || config.duplicate_window < wanted.duplicate_window
+        || config.num_replicas != wanted.num_replicas
+        || !config.allow_direct;
+    if needs_update {
+        warn!(stream = %settings.name, "updating stream settings (max_age, duplicate window, replicas, direct get)");
+        let updated = stream::Config {
+            max_age: config.max_age.max(wanted.max_age),
+            duplicate_window: config.duplicate_window.max(wanted.duplicate_window),
+            ..wanted
+        };
+        return js.update_stream(updated).await.context("updating the stream");
+    }
+    Ok(existing)
+}

@@ -1,0 +1,36 @@
+//! What every handler shares.
+
+use std::sync::Arc;
+
+use veto_client::RevocationList;
+use veto_client::jwt::Validator;
+use veto_proto::TokenPolicy;
+
+use crate::auth::Authenticator;
+use crate::config::Settings;
+use crate::publisher::Publisher;
+use crate::ratelimit::RateLimiter;
+use crate::ticker::TickHealth;
+
+/// Shared by every handler.
+#[derive(Debug)]
+pub struct AppState {
+    /// The settings in force.
+    pub settings: Settings,
+    /// Token lifetimes.
+    pub policy: TokenPolicy,
+    /// Admin authentication.
+    pub authenticator: Authenticator,
+    /// Per-principal limits on mutating routes.
+    pub rate_limiter: RateLimiter,
+    /// Writes.
+    pub publisher: Publisher,
+    /// The daemon's own replica of the list: what services see.
+    pub list: RevocationList,
+    /// The NATS client (for readiness).
+    pub client: async_nats::Client,
+    /// Tick acknowledgements (for readiness).
+    pub ticks: Arc<TickHealth>,
+    /// Validates tokens handed to `/oauth2/revoke` (absent: the endpoint revokes nothing).
+    pub oauth_validator: Option<Validator>,
+}

@@ -1,0 +1,267 @@
+//! The admin API's happy paths: durable, merged, idempotent writes; reads; lifts; batch.
+
+use reqwest::Method;
+use serde_json::{Value, json};
+use veto_proto::{Event, KeyDigest, RuleKind};
+
+use crate::support::*;
+
+#[tokio::test]
+async fn a_revocation_lands_in_the_stream_with_its_subject_and_payload() {
+    let app = spawn_app().await;
+    let exp = now() + 600;
+    let response = app
+        .revoke(&json!({"kind": "jti", "value": "token-1", "exp": exp, "reason": "leaked"}))
+        .await;
+    assert_eq!(response.status(), 201);
+    assert!(response.headers().get("idempotent-replayed").is_none());
+    let body: Value = response.json().await.expect("json");
+
+    let digest = KeyDigest::of(RuleKind::Jti, None, Some("token-1"));
+    let subject = format!("veto.v1.rule.jti.{digest}");
+    assert_eq!(body["subject"], subject.as_str());
+    assert_eq!(body["digest"], digest.to_string().as_str());
+    let (event, sequence) = app.last_event(&subject).await.expect("the rule is in the stream");
+    let Event::Rule(rule) = event else {
+        panic!("a rule, not {event:?}")
+    };
+    assert_eq!(sequence, body["sequence"].as_u64().expect("sequence"));
+    assert_eq!(rule.value.as_deref(), Some("token-1"));
+    assert_eq!(rule.expires_at.0, exp + 60, "the token's exp plus leeway");
+    assert_eq!(rule.revoked_by.as_deref(), Some("key:admin"));
+    assert_eq!(rule.reason.as_deref(), Some("leaked"));
+    assert_eq!(serde_json::to_value(&rule).expect("json"), body["rule"]);
+}
+
+#[tokio::test]
+async fn the_same_request_twice_leaves_one_message() {
+    let app = spawn_app().await;
+    let jti = json!({"kind": "jti", "value": "token-2", "exp": now() + 600});
+    let sub = json!({"kind": "sub", "value": "alice", "iss": ISSUER, "issued_before": now()});
+    for request in [&jti, &sub] {
+        let first = app.revoke(request).await;
+        assert_eq!(first.status(), 201);
+        let first: Value = first.json().await.expect("json");
+        let second = app.revoke(request).await;
+        assert_eq!(second.status(), 201, "the same answer");
+        assert_eq!(
+            second.headers().get("idempotent-replayed").map(|v| v.as_bytes()),
+            Some(&b"true"[..])
+        );
+        let second: Value = second.json().await.expect("json");
+        assert_eq!(first, second);
+    }
+    let subjects = app.rule_subjects().await;
+    assert_eq!(subjects.len(), 2, "{subjects:?}");
+    assert!(
+        subjects.values().all(|&count| count == 1),
+        "one message per key: {subjects:?}"
+    );
+}
+
+#[tokio::test]
+async fn a_revocation_never_weakens_an_earlier_one() {
+    let app = spawn_app().await;
+    let t1 = now() - 10;
+    let first = app
+        .revoke(&json!({"kind": "sub", "value": "bob", "issued_before": t1}))
+        .await;
+    assert_eq!(first.status(), 201);
+    let first: Value = first.json().await.expect("json");
+
+    // An earlier issued_before is already covered: same answer, nothing published.
+    let earlier = app
+        .revoke(&json!({"kind": "sub", "value": "bob", "issued_before": t1 - 100}))
+        .await;
+    assert_eq!(earlier.status(), 201);
+    let earlier: Value = earlier.json().await.expect("json");
+    assert_eq!(earlier["sequence"], first["sequence"]);
+    assert_eq!(earlier["rule"]["issued_before"], t1);
+
+    // A later one strengthens the rule.
+    let later = app
+        .revoke(&json!({"kind": "sub", "value": "bob", "issued_before": t1 + 5}))
+        .await;
+    let later: Value = later.json().await.expect("json");
+    assert_eq!(later["rule"]["issued_before"], t1 + 5);
+    assert!(later["sequence"].as_u64() > first["sequence"].as_u64());
+}
+
+#[tokio::test]
+async fn rules_are_read_listed_and_lifted() {
+    let app = spawn_app().await;
+    for value in ["a", "b", "c"] {
+        assert_eq!(
+            app.revoke(&json!({"kind": "jti", "value": value})).await.status(),
+            201
+        );
+    }
+    assert_eq!(
+        app.revoke(&json!({"kind": "all", "iss": ISSUER})).await.status(),
+        201
+    );
+
+    // Reads come from the daemon's replica: what services see, a moment later.
+    eventually(10, "the replica has the rules", || async {
+        app.get("/v1/revocations/jti/c", Some(READER_KEY)).await.status() == 200
+            && app
+                .get(&format!("/v1/revocations/all?iss={ISSUER}"), Some(READER_KEY))
+                .await
+                .status()
+                == 200
+    })
+    .await;
+    let rule: Value = app
+        .get("/v1/revocations/jti/a", Some(READER_KEY))
+        .await
+        .json()
+        .await
+        .expect("json");
+    assert_eq!(rule["rule"]["value"], "a");
+
+    let page: Value = app
+        .get("/v1/revocations?kind=jti&limit=2", Some(READER_KEY))
+        .await
+        .json()
+        .await
+        .expect("json");
+    assert_eq!(page["items"].as_array().map(Vec::len), Some(2));
+    let cursor = page["next_cursor"].as_str().expect("a next page").to_owned();
+    let rest: Value = app
+        .get(
+            &format!("/v1/revocations?kind=jti&limit=2&cursor={cursor}"),
+            Some(READER_KEY),
+        )
+        .await
+        .json()
+        .await
+        .expect("json");
+    assert_eq!(rest["items"].as_array().map(Vec::len), Some(1));
+    assert!(rest["next_cursor"].is_null());
+    let everything: Value = app
+        .get("/v1/revocations", Some(READER_KEY))
+        .await
+        .json()
+        .await
+        .expect("json");
+    assert_eq!(everything["items"].as_array().map(Vec::len), Some(4));
+
+    // Lifting needs the lift permission.
+    let denied = app
+        .send(app.request(Method::DELETE, "/v1/revocations/jti/a", Some(REVOKER_KEY)))
+        .await;
+    assert_eq!(denied.status(), 403);
+    let lifted = app
+        .send(app.request(
+            Method::DELETE,
+            "/v1/revocations/jti/a?reason=mistake",
+            Some(ADMIN_KEY),
+        ))
+        .await;
+    assert_eq!(lifted.status(), 200);
+    let lifted: Value = lifted.json().await.expect("json");
+    assert_eq!(lifted["lifted"]["value"], "a");
+    let (event, _) = app
+        .last_event(&format!(
+            "veto.v1.rule.jti.{}",
+            KeyDigest::of(RuleKind::Jti, None, Some("a"))
+        ))
+        .await
+        .expect("tombstone");
+    assert!(
+        matches!(event, Event::Lift(ref lift) if lift.reason.as_deref() == Some("mistake")),
+        "{event:?}"
+    );
+    eventually(10, "the lift reaches the replica", || async {
+        app.get("/v1/revocations/jti/a", Some(READER_KEY)).await.status() == 404
+    })
+    .await;
+    let again = app
+        .send(app.request(Method::DELETE, "/v1/revocations/jti/a", Some(ADMIN_KEY)))
+        .await;
+    assert_eq!(again.status(), 404);
+    let all = app
+        .send(app.request(
+            Method::DELETE,
+            &format!("/v1/revocations/all?iss={ISSUER}"),
+            Some(ADMIN_KEY),
+        ))
+        .await;
+    assert_eq!(all.status(), 200);
+
+    // A revoke after a lift stores the rule again.
+    assert_eq!(
+        app.revoke(&json!({"kind": "jti", "value": "a"})).await.status(),
+        201
+    );
+    let (event, _) = app
+        .last_event(&format!(
+            "veto.v1.rule.jti.{}",
+            KeyDigest::of(RuleKind::Jti, None, Some("a"))
+        ))
+        .await
+        .expect("rule again");
+    assert!(matches!(event, Event::Rule(_)), "{event:?}");
+}
+
+#[tokio::test]
+async fn a_batch_answers_per_item_and_publishes_only_the_valid_ones() {
+    let app = spawn_app().await;
+    let batch = json!({"revocations": [
+        {"kind": "jti", "value": "b-1"},
+        {"kind": "sid", "value": "session-1"},
+        {"kind": "jti", "value": ""},
+        {"kind": "jti", "value": "b-2", "unknown": 1},
+        {"kind": "all"},
+    ]});
+    let response = app
+        .send(
+            app.request(Method::POST, "/v1/revocations/batch", Some(ADMIN_KEY))
+                .json(&batch),
+        )
+        .await;
+    assert_eq!(response.status(), 200);
+    let body: Value = response.json().await.expect("json");
+    let statuses: Vec<u64> = body["results"]
+        .as_array()
+        .expect("results")
+        .iter()
+        .map(|result| result["status"].as_u64().expect("status"))
+        .collect();
+    assert_eq!(statuses, vec![201, 201, 422, 422, 201]);
+    assert_eq!(body["results"][2]["error"]["code"], "empty_field");
+    assert_eq!(body["results"][3]["error"]["code"], "invalid_body");
+    assert_eq!(app.rule_subjects().await.len(), 3);
+}
+
+#[tokio::test]
+async fn health_metrics_and_the_openapi_document_need_no_credentials() {
+    let app = spawn_app().await;
+    assert_eq!(app.get("/healthz", None).await.status(), 200);
+    assert_eq!(app.get("/readyz", None).await.status(), 200);
+    assert_eq!(
+        app.revoke(&json!({"kind": "jti", "value": "m-1"})).await.status(),
+        201
+    );
+    let metrics = app.get("/metrics", None).await.text().await.expect("text");
+    for name in [
+        "veto_http_requests_total",
+        "veto_publish_duration_seconds",
+        "veto_rules_live",
+    ] {
+        assert!(metrics.contains(name), "{name} missing from /metrics");
+    }
+    let openapi: Value = app.get("/openapi.json", None).await.json().await.expect("json");
+    for path in [
+        "/v1/revocations",
+        "/v1/revocations/batch",
+        "/v1/revocations/{kind}/{value}",
+        "/oauth2/revoke",
+    ] {
+        assert!(
+            openapi["paths"][path].is_object(),
+            "{path} missing from the OpenAPI document"
+        );
+    }
+    assert!(openapi["components"]["schemas"]["RevokeRequest"].is_object());
+}

@@ -1,0 +1,128 @@
+//! Admin authentication: 401 without valid credentials, 403 without the permission.
+
+use std::time::Duration;
+
+use reqwest::Method;
+use serde_json::{Value, json};
+
+use crate::support::*;
+
+fn admin_claims(app: &TestApp, roles: &[&str]) -> Value {
+    let mut claims = app.issuer.claims(ADMIN_AUDIENCE, Duration::from_secs(300));
+    claims["roles"] = json!(roles);
+    claims
+}
+
+async fn revoke_as(app: &TestApp, credential: Option<&str>) -> reqwest::Response {
+    let body = json!({"kind": "jti", "value": veto_testkit::tokens::random_id()});
+    app.send(
+        app.request(Method::POST, "/v1/revocations", credential)
+            .json(&body),
+    )
+    .await
+}
+
+#[tokio::test]
+async fn credentials_are_required_and_checked() {
+    let app = spawn_app().await;
+
+    let response = revoke_as(&app, None).await;
+    assert_eq!(response.status(), 401);
+    let challenge = response
+        .headers()
+        .get("www-authenticate")
+        .expect("a challenge")
+        .to_str()
+        .expect("ascii");
+    assert!(challenge.starts_with("Bearer"), "{challenge}");
+    assert_eq!(
+        response.json::<Value>().await.expect("json")["code"],
+        "unauthorized"
+    );
+
+    assert_eq!(revoke_as(&app, Some("veto_not_a_key")).await.status(), 401);
+    assert_eq!(
+        revoke_as(&app, Some(READER_KEY)).await.status(),
+        403,
+        "read-only key"
+    );
+    assert_eq!(revoke_as(&app, Some(REVOKER_KEY)).await.status(), 201);
+    let basic = app
+        .send(
+            app.http
+                .post(app.url("/v1/revocations"))
+                .basic_auth("admin", Some(ADMIN_KEY)),
+        )
+        .await;
+    assert_eq!(basic.status(), 401, "only bearer credentials");
+    assert_eq!(
+        app.get("/v1/revocations", None).await.status(),
+        401,
+        "listing needs credentials too"
+    );
+}
+
+#[tokio::test]
+async fn admin_jwts_need_the_role_and_a_valid_token() {
+    let app = spawn_app().await;
+    let good = app.issuer.mint(&admin_claims(&app, &["veto:revoke"]));
+    assert_eq!(revoke_as(&app, Some(&good)).await.status(), 201);
+
+    let reader = app.issuer.mint(&admin_claims(&app, &["veto:read"]));
+    assert_eq!(revoke_as(&app, Some(&reader)).await.status(), 403, "wrong role");
+    assert_eq!(app.get("/v1/revocations", Some(&reader)).await.status(), 200);
+
+    let mut expired = admin_claims(&app, &["veto:revoke"]);
+    expired["exp"] = json!(now() - 3600);
+    let mut wrong_audience = admin_claims(&app, &["veto:revoke"]);
+    wrong_audience["aud"] = json!("someone-else");
+    let mut no_exp = admin_claims(&app, &["veto:revoke"]);
+    no_exp.as_object_mut().expect("object").remove("exp");
+    let claims = admin_claims(&app, &["veto:revoke"]);
+    let forged = [
+        ("expired", app.issuer.mint(&expired)),
+        ("wrong audience", app.issuer.mint(&wrong_audience)),
+        ("no exp", app.issuer.mint(&no_exp)),
+        ("alg none", app.issuer.forge_alg_none(&claims)),
+        (
+            "HS256 signed with the public key",
+            app.issuer.forge_hs256_with_public_key(&claims),
+        ),
+        ("no kid", app.issuer.mint_with_kid(None, &claims)),
+        ("unknown kid", app.issuer.mint_with_kid(Some("key-99"), &claims)),
+    ];
+    for (case, token) in forged {
+        let response = revoke_as(&app, Some(&token)).await;
+        assert_eq!(response.status(), 401, "{case}");
+        let challenge = response
+            .headers()
+            .get("www-authenticate")
+            .expect("a challenge")
+            .to_str()
+            .expect("ascii");
+        assert!(challenge.contains("invalid_token"), "{case}: {challenge}");
+    }
+    assert!(
+        app.rule_subjects().await.len() == 1,
+        "only the good token revoked something"
+    );
+}
+
+#[tokio::test]
+async fn a_principal_over_its_rate_limit_gets_429() {
+    let app = spawn_app_with(|settings| {
+        settings.rate_limit.per_second = 1;
+        settings.rate_limit.burst = 2;
+    })
+    .await;
+    assert_eq!(revoke_as(&app, Some(ADMIN_KEY)).await.status(), 201);
+    assert_eq!(revoke_as(&app, Some(ADMIN_KEY)).await.status(), 201);
+    let limited = revoke_as(&app, Some(ADMIN_KEY)).await;
+    assert_eq!(limited.status(), 429);
+    assert!(limited.headers().get("retry-after").is_some());
+    assert_eq!(
+        revoke_as(&app, Some(REVOKER_KEY)).await.status(),
+        201,
+        "limits are per principal"
+    );
+}

@@ -1,0 +1,9 @@
+//! vetod against a real nats-server over real HTTP: one test binary, a module per concern.
+
+mod api;
+mod auth;
+mod bad_input;
+mod oauth;
+mod outage;
+mod shutdown;
+mod support;

@@ -1,0 +1,68 @@
+//! RFC 7009: a valid token becomes a jti rule until its exp; anything else gets 200 and
+//! publishes nothing.
+
+use std::time::Duration;
+
+use reqwest::Method;
+use veto_proto::{Event, KeyDigest, RuleKind};
+use veto_testkit::TestIssuer;
+
+use crate::support::*;
+
+async fn hand_in(app: &TestApp, token: &str, key: Option<&str>) -> reqwest::Response {
+    let form = [("token", token), ("token_type_hint", "access_token")];
+    app.send(app.request(Method::POST, "/oauth2/revoke", key).form(&form))
+        .await
+}
+
+#[tokio::test]
+async fn a_valid_token_becomes_a_jti_rule_until_its_exp() {
+    let app = spawn_app().await;
+    let claims = app.issuer.claims(SERVICE_AUDIENCE, Duration::from_secs(900));
+    let token = app.issuer.mint(&claims);
+    assert_eq!(hand_in(&app, &token, Some(ADMIN_KEY)).await.status(), 200);
+
+    let jti = claims["jti"].as_str().expect("jti");
+    let subject = format!(
+        "veto.v1.rule.jti.{}",
+        KeyDigest::of(RuleKind::Jti, Some(ISSUER), Some(jti))
+    );
+    let (event, _) = app
+        .last_event(&subject)
+        .await
+        .expect("a rule for the token's jti, scoped to its issuer");
+    let Event::Rule(rule) = event else {
+        panic!("a rule")
+    };
+    assert_eq!(rule.expires_at.0, claims["exp"].as_i64().expect("exp") + 60);
+    assert_eq!(rule.iss.as_deref(), Some(ISSUER));
+}
+
+#[tokio::test]
+async fn garbage_and_foreign_tokens_get_200_and_publish_nothing() {
+    let app = spawn_app().await;
+    let stranger = TestIssuer::new(ISSUER); // same name, different keys
+    let claims = app.issuer.claims(SERVICE_AUDIENCE, Duration::from_secs(900));
+    for token in [
+        "garbage".to_owned(),
+        "a.b.c".to_owned(),
+        stranger.mint(&claims),
+        app.issuer.forge_alg_none(&claims),
+        app.issuer
+            .mint(&app.issuer.claims("another-audience", Duration::from_secs(900))),
+    ] {
+        assert_eq!(
+            hand_in(&app, &token, Some(ADMIN_KEY)).await.status(),
+            200,
+            "{token}"
+        );
+    }
+    assert!(app.rule_subjects().await.is_empty());
+    let token = app.issuer.mint(&claims);
+    assert_eq!(
+        hand_in(&app, &token, None).await.status(),
+        401,
+        "the caller must authenticate"
+    );
+    assert!(app.rule_subjects().await.is_empty());
+}
