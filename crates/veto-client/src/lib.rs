@@ -64,6 +64,8 @@ pub mod exact;
 pub mod follower;
 #[cfg(feature = "jwt")]
 pub mod jwt;
+#[cfg(feature = "axum")]
+pub mod layer;
 pub mod list;
 pub mod metrics;
 pub mod replica;

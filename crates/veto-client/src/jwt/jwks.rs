@@ -55,8 +55,10 @@ struct Inner {
     config: JwksConfig,
     http: reqwest::Client,
     keys: ArcSwap<KeyMap>,
-    /// Serializes fetches; holds when the last one started.
-    last_fetch: Mutex<Option<Instant>>,
+    /// Serializes fetches; holds when the last on-demand (unknown-kid) fetch started.
+    /// Background refreshes do not count against the cooldown, so a rotation right after
+    /// one is still picked up at once.
+    last_on_demand_fetch: Mutex<Option<Instant>>,
     fetches: AtomicU64,
     last_error: ArcSwap<Option<String>>,
 }
@@ -81,7 +83,7 @@ impl JwksSource {
             config,
             http,
             keys: ArcSwap::from_pointee(HashMap::new()),
-            last_fetch: Mutex::new(None),
+            last_on_demand_fetch: Mutex::new(None),
             fetches: AtomicU64::new(0),
             last_error: ArcSwap::from_pointee(None),
         });
@@ -147,7 +149,7 @@ fn check_url(url: &str) -> Result<(), ValidatorConfigError> {
 /// Fetches unless another fetch started within the cooldown. Concurrent callers wait
 /// for the one fetch in progress rather than starting their own.
 async fn refresh_rate_limited(inner: &Inner) -> Result<Option<Duration>, KeyError> {
-    let mut last_fetch = inner.last_fetch.lock().await;
+    let mut last_fetch = inner.last_on_demand_fetch.lock().await;
     if last_fetch.is_some_and(|at| at.elapsed() < inner.config.unknown_kid_cooldown) {
         return Ok(None);
     }
@@ -207,8 +209,8 @@ async fn refresh_loop(inner: Weak<Inner>) {
     loop {
         let Some(strong) = inner.upgrade() else { return };
         let wait = {
-            let mut last_fetch = strong.last_fetch.lock().await;
-            *last_fetch = Some(Instant::now());
+            // Held only to serialize with on-demand fetches.
+            let _serialized = strong.last_on_demand_fetch.lock().await;
             match fetch(&strong).await {
                 Ok(ttl) => {
                     failures = 0;

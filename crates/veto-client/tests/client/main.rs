@@ -1,6 +1,8 @@
 //! veto-client against a real nats-server: one test binary, a module per concern.
 
 mod agreement;
+mod jwks;
+mod layer;
 mod model;
 mod outages;
 mod support;

@@ -1,0 +1,67 @@
+//! Why a request was refused, and the response it gets.
+
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use veto_proto::RuleKind;
+
+use crate::jwt::ValidationError;
+
+/// Why the layer refused a request.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum AuthRejection {
+    /// No `Authorization` header.
+    #[error("no bearer token")]
+    MissingToken,
+    /// An `Authorization` header that is not `Bearer <token>`, or not ASCII, or too long.
+    #[error("malformed authorization header")]
+    MalformedHeader,
+    /// The token failed validation.
+    #[error("invalid token: {0}")]
+    Invalid(#[from] ValidationError),
+    /// The token is valid but revoked.
+    #[error("revoked by a {0} rule")]
+    Revoked(RuleKind),
+    /// The revocation list is not loaded yet: the service cannot know.
+    #[error("revocation list not ready")]
+    NotReady,
+    /// The revocation list is stale and the policy is fail-closed.
+    #[error("revocation list stale")]
+    Stale,
+}
+
+impl AuthRejection {
+    /// A stable code for logs and metrics.
+    pub fn reason(&self) -> &'static str {
+        match self {
+            AuthRejection::MissingToken => "missing_token",
+            AuthRejection::MalformedHeader => "malformed_header",
+            AuthRejection::Invalid(error) => error.reason(),
+            AuthRejection::Revoked(_) => "revoked",
+            AuthRejection::NotReady => "not_ready",
+            AuthRejection::Stale => "stale",
+        }
+    }
+}
+
+impl IntoResponse for AuthRejection {
+    fn into_response(self) -> Response {
+        let (status, challenge) = match self {
+            AuthRejection::NotReady | AuthRejection::Stale => {
+                let mut response = StatusCode::SERVICE_UNAVAILABLE.into_response();
+                response
+                    .headers_mut()
+                    .insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
+                return response;
+            }
+            // RFC 6750 §3.1: a request without credentials gets no error code.
+            AuthRejection::MissingToken => (StatusCode::UNAUTHORIZED, r#"Bearer"#),
+            _ => (StatusCode::UNAUTHORIZED, r#"Bearer error="invalid_token""#),
+        };
+        let mut response = status.into_response();
+        response
+            .headers_mut()
+            .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static(challenge));
+        response
+    }
+}

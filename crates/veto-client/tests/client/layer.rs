@@ -1,0 +1,249 @@
+//! The tower layer: the attack matrix, each case its own test, through a real axum
+//! router, a real JWKS endpoint and a real revocation list.
+
+use std::time::Duration;
+
+use axum::body::Body;
+use axum::http::{Request, StatusCode, header};
+use axum::routing::get;
+use axum::{Extension, Router};
+use serde_json::{Value, json};
+use tower::ServiceExt;
+use veto_client::jwt::{Claims, JwksConfig, JwksSource, Validator, ValidatorConfig};
+use veto_client::layer::VetoAuthLayer;
+use veto_client::{ListConfig, RevocationList};
+use veto_proto::Event;
+use veto_testkit::{JwksServer, NatsServer, TestIssuer};
+
+use crate::support::*;
+
+const AUDIENCE: &str = "orders";
+
+struct Service {
+    router: Router,
+    issuer: TestIssuer,
+    _jwks: JwksServer,
+    _nats: NatsServer,
+    js: async_nats::jetstream::Context,
+}
+
+async fn service() -> Service {
+    let (nats, js) = server_with_stream().await;
+    let list = ready_list(&nats.url(), ListConfig::default()).await;
+    service_with(nats, js, list).await
+}
+
+async fn service_with(nats: NatsServer, js: async_nats::jetstream::Context, list: RevocationList) -> Service {
+    let issuer = TestIssuer::new("https://idp.test");
+    let jwks = within(5, "jwks", JwksServer::start(&issuer))
+        .await
+        .expect("jwks server");
+    let keys = JwksSource::start(JwksConfig::new(&jwks.url())).expect("keys");
+    let validator = Validator::new(ValidatorConfig::new(issuer.issuer(), AUDIENCE), keys).expect("validator");
+    let router = Router::new()
+        .route(
+            "/",
+            get(|Extension(claims): Extension<Claims>| async move { claims.sub.unwrap_or_default() }),
+        )
+        .layer(VetoAuthLayer::new(validator, list));
+    Service {
+        router,
+        issuer,
+        _jwks: jwks,
+        _nats: nats,
+        js,
+    }
+}
+
+impl Service {
+    fn claims(&self) -> Value {
+        self.issuer.claims(AUDIENCE, Duration::from_secs(300))
+    }
+
+    async fn call(&self, authorization: Option<&str>) -> (StatusCode, Option<String>, String) {
+        let mut request = Request::get("/");
+        if let Some(value) = authorization {
+            request = request.header(header::AUTHORIZATION, value);
+        }
+        let response = within(
+            10,
+            "request",
+            self.router
+                .clone()
+                .oneshot(request.body(Body::empty()).expect("request")),
+        )
+        .await
+        .expect("infallible");
+        let challenge = response
+            .headers()
+            .get(header::WWW_AUTHENTICATE)
+            .map(|value| value.to_str().expect("ascii").to_owned());
+        let status = response.status();
+        let body = axum::body::to_bytes(response.into_body(), 1 << 20)
+            .await
+            .expect("body");
+        (status, challenge, String::from_utf8_lossy(&body).into_owned())
+    }
+
+    async fn bearer(&self, token: &str) -> (StatusCode, Option<String>, String) {
+        self.call(Some(&format!("Bearer {token}"))).await
+    }
+
+    /// Asserts the RFC 6750 refusal: 401, `invalid_token`, and an empty body.
+    async fn assert_refused(&self, token: &str) {
+        let (status, challenge, body) = self.bearer(token).await;
+        assert_eq!(status, StatusCode::UNAUTHORIZED);
+        assert_eq!(challenge.as_deref(), Some(r#"Bearer error="invalid_token""#));
+        assert!(body.is_empty(), "no detail in the body: {body:?}");
+    }
+}
+
+#[tokio::test]
+async fn a_valid_token_reaches_the_handler_with_its_claims() {
+    let service = service().await;
+    let (status, _, body) = service.bearer(&service.issuer.mint(&service.claims())).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(body, "user-1");
+}
+
+#[tokio::test]
+async fn alg_none_is_refused() {
+    let service = service().await;
+    service
+        .assert_refused(&service.issuer.forge_alg_none(&service.claims()))
+        .await;
+}
+
+#[tokio::test]
+async fn hs256_signed_with_the_public_key_is_refused() {
+    let service = service().await;
+    service
+        .assert_refused(&service.issuer.forge_hs256_with_public_key(&service.claims()))
+        .await;
+}
+
+#[tokio::test]
+async fn a_wrong_issuer_is_refused() {
+    let service = service().await;
+    let mut claims = service.claims();
+    claims["iss"] = json!("https://evil.test");
+    service.assert_refused(&service.issuer.mint(&claims)).await;
+}
+
+#[tokio::test]
+async fn a_wrong_audience_is_refused() {
+    let service = service().await;
+    let mut claims = service.claims();
+    claims["aud"] = json!(["billing"]);
+    service.assert_refused(&service.issuer.mint(&claims)).await;
+}
+
+#[tokio::test]
+async fn a_token_without_exp_is_refused() {
+    let service = service().await;
+    let mut claims = service.claims();
+    claims.as_object_mut().expect("object").remove("exp");
+    service.assert_refused(&service.issuer.mint(&claims)).await;
+}
+
+#[tokio::test]
+async fn a_token_expired_past_the_leeway_is_refused_and_within_it_accepted() {
+    let service = service().await;
+    let mut claims = service.claims();
+    claims["exp"] = json!(veto_testkit::tokens::now_unix() - 120);
+    service.assert_refused(&service.issuer.mint(&claims)).await;
+    claims["exp"] = json!(veto_testkit::tokens::now_unix() - 10);
+    assert_eq!(
+        service.bearer(&service.issuer.mint(&claims)).await.0,
+        StatusCode::OK,
+        "30 s leeway"
+    );
+}
+
+#[tokio::test]
+async fn a_token_not_yet_valid_is_refused() {
+    let service = service().await;
+    let mut claims = service.claims();
+    claims["nbf"] = json!(veto_testkit::tokens::now_unix() + 300);
+    service.assert_refused(&service.issuer.mint(&claims)).await;
+}
+
+#[tokio::test]
+async fn a_token_without_kid_is_refused() {
+    let service = service().await;
+    service
+        .assert_refused(&service.issuer.mint_with_kid(None, &service.claims()))
+        .await;
+}
+
+#[tokio::test]
+async fn a_token_with_an_unknown_kid_is_refused() {
+    let service = service().await;
+    service
+        .assert_refused(&service.issuer.mint_with_kid(Some("key-404"), &service.claims()))
+        .await;
+}
+
+#[tokio::test]
+async fn a_malformed_authorization_header_is_refused() {
+    let service = service().await;
+    let token = service.issuer.mint(&service.claims());
+    for header in [
+        "Bearer",
+        "Bearer ",
+        "Basic dXNlcjpwYXNz",
+        &format!("Token {token}"),
+        &format!("Bearer {token} extra"),
+    ] {
+        let (status, challenge, _) = service.call(Some(header)).await;
+        assert_eq!(status, StatusCode::UNAUTHORIZED, "{header}");
+        assert_eq!(
+            challenge.as_deref(),
+            Some(r#"Bearer error="invalid_token""#),
+            "{header}"
+        );
+    }
+    let (status, challenge, _) = service.call(None).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    assert_eq!(
+        challenge.as_deref(),
+        Some("Bearer"),
+        "RFC 6750: no error code without credentials"
+    );
+}
+
+#[tokio::test]
+async fn a_token_over_8_kib_is_refused() {
+    let service = service().await;
+    let mut claims = service.claims();
+    claims["padding"] = json!("x".repeat(9 * 1024));
+    service.assert_refused(&service.issuer.mint(&claims)).await;
+}
+
+#[tokio::test]
+async fn a_revoked_token_is_refused() {
+    let service = service().await;
+    let claims = service.claims();
+    let token = service.issuer.mint(&claims);
+    assert_eq!(service.bearer(&token).await.0, StatusCode::OK);
+    let jti = claims["jti"].as_str().expect("jti");
+    publish_until_acked(&service.js, &Event::Rule(jti_rule(jti)), 10).await;
+    within(10, "the revocation applies", async {
+        while service.bearer(&token).await.0 != StatusCode::UNAUTHORIZED {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    })
+    .await;
+    service.assert_refused(&token).await;
+}
+
+#[tokio::test]
+async fn a_list_that_is_not_ready_answers_503() {
+    let (nats, js) = server_with_stream().await;
+    // A list on a stream that does not exist never becomes ready.
+    let client = within(10, "connect", nats.connect()).await.expect("connect");
+    let list = RevocationList::start(client, ListConfig::default().stream_name("MISSING")).expect("list");
+    let service = service_with(nats, js, list).await;
+    let (status, _, _) = service.bearer(&service.issuer.mint(&service.claims())).await;
+    assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE);
+}
