@@ -1,0 +1,80 @@
+//! 4. A 3-node NATS cluster with the stream at 3 replicas: one node killed during a
+//!    write load. Writes continue (brief 503s allowed, then success on retry), clients
+//!    converge, and the node rejoins when restarted.
+
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use futures_util::StreamExt;
+use veto_client::ListConfig;
+use veto_e2e::*;
+use veto_testkit::{NatsCluster, eventually};
+
+const RULES: usize = 600;
+
+#[tokio::test]
+async fn a_node_lost_from_an_r3_cluster_loses_nothing() {
+    let mut cluster = within(60, "cluster", NatsCluster::start(3))
+        .await
+        .expect("cluster forms");
+    let daemon = Daemon::start(&cluster.urls(), 3).await;
+    let clients = start_clients(&cluster.node(1).url(), 2, ListConfig::default()).await;
+    let more_clients = start_clients(&cluster.node(2).url(), 1, ListConfig::default()).await;
+    let clients: Vec<_> = clients.into_iter().chain(more_clients).collect();
+    let writer = Writer::new(&daemon.url);
+
+    let acknowledged = Arc::new(Mutex::new(Vec::new()));
+    let load = {
+        let (writer, acknowledged) = (writer.clone(), Arc::clone(&acknowledged));
+        tokio::spawn(async move {
+            futures_util::stream::iter(0..RULES)
+                .for_each_concurrent(8, |index| {
+                    let (writer, acknowledged) = (writer.clone(), Arc::clone(&acknowledged));
+                    async move {
+                        let value = format!("cluster-{index}");
+                        if writer.revoke_jti(&value, Duration::from_secs(90)).await {
+                            acknowledged.lock().expect("lock").push(value);
+                        }
+                    }
+                })
+                .await;
+        })
+    };
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    cluster.node_mut(0).kill().expect("kill node 1");
+    within(180, "the write load finishes", load).await.expect("load");
+    let acknowledged = acknowledged.lock().expect("lock").clone();
+    assert_eq!(acknowledged.len(), RULES, "writes continue with a node down");
+    let (found, took) = converge(&clients, &acknowledged, Duration::from_secs(60)).await;
+
+    within(60, "node 1 restarts", cluster.node_mut(0).start_again())
+        .await
+        .expect("node 1 back");
+    let client = within(10, "connect", cluster.connect()).await.expect("connect");
+    let js = async_nats::jetstream::new(client);
+    within(
+        70,
+        "the node rejoins",
+        eventually(Duration::from_secs(60), "three current replicas", || async {
+            let mut stream = js.get_stream("VETO").await.ok()?;
+            let info = stream.info().await.ok()?;
+            let cluster = info.cluster.as_ref()?;
+            let current = cluster
+                .replicas
+                .iter()
+                .filter(|peer| peer.current && !peer.offline)
+                .count();
+            (cluster.leader.is_some() && current == 2).then_some(())
+        }),
+    )
+    .await
+    .expect("the restarted node is a current replica again");
+
+    Report {
+        scenario: "4 R3 cluster, one node killed",
+        acknowledged: acknowledged.len(),
+        found_per_client: found,
+        worst_convergence: took,
+    }
+    .print_and_check();
+}
