@@ -4,6 +4,20 @@ use std::time::Duration;
 
 use veto_proto::StreamSettings;
 
+use crate::signing::VerificationKeys;
+
+/// Which events a list applies.
+#[derive(Clone, Debug, Default)]
+pub enum EventTrust {
+    /// Apply unsigned events (and ignore signatures): development only. The list says
+    /// so in its log when it starts.
+    #[default]
+    AcceptUnsigned,
+    /// Apply only events signed by one of these daemon keys; ignore and count the rest
+    /// (`veto_client_events_rejected_total{reason="unsigned"|"unknown_key"|"forged"}`).
+    SignedBy(VerificationKeys),
+}
+
 /// What [`crate::RevocationList::check`] answers while the list is stale (no daemon
 /// tick applied for longer than [`ListConfig::max_staleness`]).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -34,6 +48,8 @@ pub struct ListConfig {
     /// How often expired rules are dropped from memory. Default 10 s. (A check never
     /// matches an expired rule, swept or not.)
     pub sweep_interval: Duration,
+    /// Which events to apply. Default [`EventTrust::AcceptUnsigned`] (development).
+    pub trust: EventTrust,
 }
 
 impl Default for ListConfig {
@@ -44,6 +60,7 @@ impl Default for ListConfig {
             stale_policy: StalePolicy::FailOpen,
             retain_rules: false,
             sweep_interval: Duration::from_secs(10),
+            trust: EventTrust::AcceptUnsigned,
         }
     }
 }
@@ -70,6 +87,12 @@ impl ListConfig {
     /// The same configuration, retaining full rules (or not).
     pub fn retain_rules(mut self, retain: bool) -> Self {
         self.retain_rules = retain;
+        self
+    }
+
+    /// The same configuration, applying only events signed by `keys`.
+    pub fn signed_by(mut self, keys: VerificationKeys) -> Self {
+        self.trust = EventTrust::SignedBy(keys);
         self
     }
 

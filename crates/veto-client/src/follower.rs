@@ -28,6 +28,7 @@ use tokio::time::Instant;
 use tracing::{debug, info, warn};
 use veto_proto::{Event, STREAM_SUBJECTS, UnixSeconds};
 
+use crate::config::EventTrust;
 use crate::error::OpenError;
 use crate::list::{READY, Shared};
 use crate::metrics as names;
@@ -215,7 +216,17 @@ fn apply(shared: &Shared, feed: &mut Feed, message: &Message, is_current: bool) 
         return;
     };
     let (sequence, pending, published) = (info.stream_sequence, info.pending, info.published);
-    match Event::decode_on(&message.subject, &message.payload) {
+    let verified = match &shared.config.trust {
+        EventTrust::AcceptUnsigned => Ok(()),
+        EventTrust::SignedBy(keys) => {
+            keys.verify(&message.subject, &message.payload, message.headers.as_ref())
+        }
+    };
+    let event = match verified {
+        Ok(()) => Event::decode_on(&message.subject, &message.payload).map_err(|error| error.code()),
+        Err(rejection) => Err(rejection.code()),
+    };
+    match event {
         Ok(Event::Rule(rule)) if rule.expires_at <= UnixSeconds::now() => {
             feed.replica.forget(rule.kind, rule.iss.as_deref(), rule.digest());
         }
@@ -226,9 +237,10 @@ fn apply(shared: &Shared, feed: &mut Feed, message: &Message, is_current: bool) 
             let at = tick.at_unix_ms.min(now_unix_ms());
             shared.last_tick_unix_ms.fetch_max(at, Ordering::AcqRel);
         }
-        Err(error) => {
-            metrics::counter!(names::EVENTS_REJECTED_TOTAL, "reason" => error.code()).increment(1);
-            warn!(subject = %message.subject, sequence, %error, "ignored an event");
+        Err(reason) => {
+            shared.rejected_events.fetch_add(1, Ordering::Relaxed);
+            metrics::counter!(names::EVENTS_REJECTED_TOTAL, "reason" => reason).increment(1);
+            warn!(subject = %message.subject, sequence, reason, "ignored an event");
         }
     }
     feed.replica.set_last_sequence(sequence);

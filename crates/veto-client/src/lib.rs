@@ -22,6 +22,7 @@
 //! - [`exact`]: the compact concurrent exact set.
 //! - [`follower`]: the task that bootstraps, follows, sweeps and rebuilds.
 //! - `watcher`: turns tick age into the stale bit; exports metrics.
+//! - [`signing`]: Ed25519 event signatures (daemon side and client side).
 //! - [`metrics`]: metric names. [`stream`]: the JetStream config for the stream.
 //! - `jwt` (feature `jwt`): the validator and its key sources.
 //! - `layer` (feature `axum`): the tower layer for axum services.
@@ -69,11 +70,12 @@ pub mod layer;
 pub mod list;
 pub mod metrics;
 pub mod replica;
+pub mod signing;
 pub mod stream;
 pub mod verdict;
 mod watcher;
 
-pub use config::{ListConfig, StalePolicy};
+pub use config::{EventTrust, ListConfig, StalePolicy};
 pub use error::ClientError;
 pub use list::RevocationList;
 pub use verdict::Verdict;

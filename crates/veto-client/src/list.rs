@@ -33,6 +33,8 @@ pub(crate) struct Shared {
     pub(crate) ready: watch::Sender<bool>,
     pub(crate) counters: CheckCounters,
     pub(crate) rebuilds: AtomicU64,
+    /// Events ignored: undecodable, or unsigned/forged under [`crate::EventTrust::SignedBy`].
+    pub(crate) rejected_events: AtomicU64,
 }
 
 /// Aborts the background tasks when the last handle is dropped.
@@ -81,7 +83,20 @@ impl RevocationList {
             ready,
             counters: CheckCounters::default(),
             rebuilds: AtomicU64::new(0),
+            rejected_events: AtomicU64::new(0),
         });
+        match &shared.config.trust {
+            crate::EventTrust::AcceptUnsigned => tracing::warn!(
+                stream = %shared.config.stream_name,
+                "revocation list accepts UNSIGNED events (development mode): configure the daemons' \
+                 verification keys (ListConfig::signed_by) in production"
+            ),
+            crate::EventTrust::SignedBy(keys) => tracing::info!(
+                stream = %shared.config.stream_name,
+                keys = ?keys,
+                "revocation list applies only events signed by a trusted daemon key"
+            ),
+        }
         let follower = tokio::spawn(follower::run(Arc::clone(&shared), client));
         let watcher = tokio::spawn(watcher::run(Arc::clone(&shared)));
         Ok(RevocationList {
@@ -148,6 +163,11 @@ impl RevocationList {
     /// Counts of the current replica: live rules by kind, bloom filter fill.
     pub fn stats(&self) -> ReplicaStats {
         self.inner.shared.replica.load().stats()
+    }
+
+    /// How many events were ignored (undecodable, unsigned or forged).
+    pub fn rejected_events(&self) -> u64 {
+        self.inner.shared.rejected_events.load(Ordering::Relaxed)
     }
 
     /// How many times the bloom filter was rebuilt.

@@ -51,6 +51,8 @@ pub struct Settings {
     pub auth: AuthSection,
     /// RFC 7009: which tokens `/oauth2/revoke` accepts.
     pub oauth: Option<JwtSection>,
+    /// Event signing.
+    pub signing: SigningSection,
 }
 
 impl Default for Settings {
@@ -65,6 +67,7 @@ impl Default for Settings {
             rate_limit: RateLimitSection::default(),
             auth: AuthSection::default(),
             oauth: None,
+            signing: SigningSection::default(),
         }
     }
 }
@@ -111,6 +114,20 @@ impl Default for NatsSettings {
             connect_timeout: Duration::from_secs(10),
         }
     }
+}
+
+/// Ed25519 event signing. Without a key the daemon publishes unsigned events (and
+/// says so at start): development only.
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct SigningSection {
+    /// The key id put in each event's `Veto-Key-Id` header.
+    pub key_id: Option<String>,
+    /// A file holding the 32-byte seed, base64url (`vetod --generate-signing-key`).
+    pub seed_file: Option<PathBuf>,
+    /// Other daemons' public keys the daemon's own replica also trusts, as
+    /// `kid:publickey,…` (during a rotation: the old and the new key).
+    pub trusted_keys: Option<String>,
 }
 
 /// The stream.
@@ -320,6 +337,10 @@ impl Settings {
             self.nats.password.is_none() || self.nats.user.is_some(),
             "nats.password needs nats.user"
         );
+        anyhow::ensure!(
+            self.signing.key_id.is_some() == self.signing.seed_file.is_some(),
+            "signing.key_id and signing.seed_file go together"
+        );
         Ok(())
     }
 }
@@ -362,6 +383,18 @@ pub struct Cli {
     /// API keys as `name:sha256hex:perm+perm`, separated by `;` (perms: revoke, lift, read).
     #[arg(long, env = "VETO_API_KEYS", hide_env_values = true)]
     pub api_keys: Option<String>,
+    /// Key id of the event signing key.
+    #[arg(long, env = "VETO_SIGNING_KEY_ID")]
+    pub signing_key_id: Option<String>,
+    /// File with the event signing seed (base64url, 32 bytes).
+    #[arg(long, env = "VETO_SIGNING_SEED_FILE")]
+    pub signing_seed_file: Option<PathBuf>,
+    /// Other trusted daemon keys, `kid:publickey,…`.
+    #[arg(long, env = "VETO_TRUSTED_KEYS")]
+    pub trusted_keys: Option<String>,
+    /// Print a new signing seed and its public key as JSON, and exit.
+    #[arg(long)]
+    pub generate_signing_key: bool,
     /// Log as JSON lines.
     #[arg(long, env = "VETO_LOG_JSON")]
     pub log_json: bool,
@@ -400,6 +433,15 @@ impl Cli {
         }
         if let Some(keys) = &self.api_keys {
             settings.auth.api_keys.extend(parse_api_keys(keys)?);
+        }
+        if let Some(key_id) = &self.signing_key_id {
+            settings.signing.key_id = Some(key_id.clone());
+        }
+        if let Some(seed_file) = &self.signing_seed_file {
+            settings.signing.seed_file = Some(seed_file.clone());
+        }
+        if let Some(trusted) = &self.trusted_keys {
+            settings.signing.trusted_keys = Some(trusted.clone());
         }
         settings.validate()?;
         Ok(settings)
@@ -465,6 +507,16 @@ mod tests {
         let printed = format!("{settings:?}");
         assert!(!printed.contains("hunter2"), "{printed}");
         assert!(printed.contains("<redacted>"));
+    }
+
+    #[test]
+    fn the_production_example_in_deploy_is_valid() {
+        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../deploy/vetod/vetod.toml");
+        let settings = Settings::from_file(&path).unwrap();
+        settings.validate().unwrap();
+        assert_eq!(settings.stream.replicas, 3);
+        assert!(settings.signing.key_id.is_some());
+        assert!(settings.auth.jwt.is_some() && settings.oauth.is_some());
     }
 
     #[test]

@@ -59,6 +59,7 @@ use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
 use tracing::{info, warn};
 use veto_client::jwt::{Algorithm, JwksConfig, JwksSource, Validator, ValidatorConfig};
+use veto_client::signing::{EventSigner, VerificationKeys};
 use veto_client::{ListConfig, RevocationList};
 use veto_proto::StreamSettings;
 
@@ -93,12 +94,20 @@ impl Application {
             .await
             .context("opening the stream")?;
 
-        let list = RevocationList::start(
-            client.clone(),
-            ListConfig::default()
-                .stream_name(&settings.stream.name)
-                .retain_rules(true),
-        )?;
+        let signer = signer(&settings)?;
+        let mut list_config = ListConfig::default()
+            .stream_name(&settings.stream.name)
+            .retain_rules(true);
+        if let Some(signer) = &signer {
+            // The daemon's own replica trusts what it signs, and the keys it is told to
+            // (other daemons, or the other key of a rotation).
+            let trusted = match &settings.signing.trusted_keys {
+                Some(list) => VerificationKeys::parse(list)?,
+                None => VerificationKeys::new(),
+            };
+            list_config = list_config.signed_by(trusted.with_key(signer.key_id(), &signer.public_key())?);
+        }
+        let list = RevocationList::start(client.clone(), list_config)?;
         let authenticator = Authenticator::new(&settings.auth.api_keys, admin_jwt(&settings)?);
         let oauth_validator = settings.oauth.as_ref().map(validator).transpose()?;
         let publisher = Publisher::new(
@@ -107,6 +116,7 @@ impl Application {
             stream,
             list.clone(),
             settings.api.publish_timeout,
+            signer.clone(),
         );
 
         let ticks = Arc::new(TickHealth::default());
@@ -116,6 +126,7 @@ impl Application {
             daemon_id.clone(),
             settings.api.tick_interval,
             Arc::clone(&ticks),
+            signer,
         ));
 
         let listener = TcpListener::bind(settings.listen)
@@ -190,6 +201,23 @@ impl Application {
         }
         info!("vetod stopped");
         Ok(())
+    }
+}
+
+/// The event signer, if configured; without one, events are unsigned (and we say so).
+fn signer(settings: &Settings) -> anyhow::Result<Option<Arc<EventSigner>>> {
+    match (&settings.signing.key_id, &settings.signing.seed_file) {
+        (Some(key_id), Some(seed_file)) => {
+            let signer = EventSigner::from_seed_file(key_id, seed_file)?;
+            info!(key_id, public_key = %signer.public_key(), "signing events");
+            Ok(Some(Arc::new(signer)))
+        }
+        _ => {
+            warn!(
+                "publishing UNSIGNED events (development mode): set signing.key_id and signing.seed_file in production"
+            );
+            Ok(None)
+        }
     }
 }
 

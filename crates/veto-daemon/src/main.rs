@@ -10,6 +10,15 @@ use veto_daemon::config::Cli;
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
+    if cli.generate_signing_key {
+        let seed = veto_client::signing::EventSigner::generate_seed();
+        let signer = veto_client::signing::EventSigner::from_seed("new", &seed)?;
+        println!(
+            "{}",
+            serde_json::json!({ "seed": seed, "public_key": signer.public_key() })
+        );
+        return Ok(());
+    }
     let filter = EnvFilter::try_from_env("VETO_LOG").unwrap_or_else(|_| EnvFilter::new("info"));
     if cli.log_json {
         tracing_subscriber::fmt().with_env_filter(filter).json().init();

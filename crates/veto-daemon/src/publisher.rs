@@ -9,6 +9,7 @@
 //! encoded event, so a retried publish within the duplicate window is stored once.
 //! A write succeeds only once JetStream acknowledged it.
 
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use async_nats::HeaderMap;
@@ -18,6 +19,7 @@ use async_nats::jetstream::{self};
 use tracing::debug;
 use veto_client::RevocationList;
 use veto_client::replica::StoredRule;
+use veto_client::signing::EventSigner;
 use veto_proto::{Event, Lift, RevocationRule};
 
 use crate::metrics as names;
@@ -56,6 +58,7 @@ pub struct Publisher {
     stream: Stream,
     replica: RevocationList,
     timeout: Duration,
+    signer: Option<Arc<EventSigner>>,
 }
 
 /// The state of one key in the stream.
@@ -73,6 +76,7 @@ impl Publisher {
         stream: Stream,
         replica: RevocationList,
         timeout: Duration,
+        signer: Option<Arc<EventSigner>>,
     ) -> Publisher {
         Publisher {
             client,
@@ -80,6 +84,7 @@ impl Publisher {
             stream,
             replica,
             timeout,
+            signer,
         }
     }
 
@@ -227,6 +232,9 @@ impl Publisher {
             "Nats-Expected-Last-Subject-Sequence",
             expected_last_sequence.to_string().as_str(),
         );
+        if let Some(signer) = &self.signer {
+            signer.sign_into(subject, &payload, &mut headers);
+        }
         let started = Instant::now();
         let acked = async {
             self.js

@@ -7,6 +7,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use async_nats::jetstream;
 use tracing::{debug, warn};
+use veto_client::signing::EventSigner;
 use veto_proto::{Event, Tick};
 
 /// The unix time (ms) of the last acknowledged tick; 0 before the first.
@@ -31,7 +32,13 @@ fn now_unix_ms() -> u64 {
 }
 
 /// Publishes ticks until the task is aborted.
-pub async fn run(js: jetstream::Context, daemon: String, interval: Duration, health: Arc<TickHealth>) {
+pub async fn run(
+    js: jetstream::Context,
+    daemon: String,
+    interval: Duration,
+    health: Arc<TickHealth>,
+    signer: Option<Arc<EventSigner>>,
+) {
     let mut ticks = tokio::time::interval(interval);
     ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let mut failing = false;
@@ -42,8 +49,15 @@ pub async fn run(js: jetstream::Context, daemon: String, interval: Duration, hea
             daemon: daemon.clone(),
             at_unix_ms,
         });
+        let (subject, payload) = (event.subject(), event.encode());
+        let mut headers = async_nats::HeaderMap::new();
+        if let Some(signer) = &signer {
+            signer.sign_into(&subject, &payload, &mut headers);
+        }
         let acked = tokio::time::timeout(interval.max(Duration::from_secs(1)), async {
-            js.publish(event.subject(), event.encode().into()).await?.await
+            js.publish_with_headers(subject, headers, payload.into())
+                .await?
+                .await
         })
         .await;
         match acked {

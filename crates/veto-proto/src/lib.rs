@@ -61,4 +61,4 @@ pub use rule::{Lift, RevocationRule, RuleKind, Tick};
 pub use subject::{RULE_SUBJECT_PREFIX, STREAM_SUBJECTS, TICK_SUBJECT};
 pub use time::UnixSeconds;
 pub use validate::{Field, RuleError};
-pub use wire::{DecodeError, Event, WIRE_VERSION};
+pub use wire::{DecodeError, Event, KEY_ID_HEADER, SIGNATURE_HEADER, WIRE_VERSION, signing_input};

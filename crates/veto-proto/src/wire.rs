@@ -13,6 +13,24 @@ use crate::validate::RuleError;
 /// The encoding version this crate writes and reads.
 pub const WIRE_VERSION: u32 = 1;
 
+/// Header naming the daemon key that signed an event.
+pub const KEY_ID_HEADER: &str = "Veto-Key-Id";
+/// Header carrying the event's Ed25519 signature (base64url, no padding) over
+/// [`signing_input`].
+pub const SIGNATURE_HEADER: &str = "Veto-Signature";
+
+/// The bytes an event signature covers: a domain tag, the subject and the payload, so a
+/// signature cannot be replayed on another subject or mistaken for another protocol's.
+pub fn signing_input(subject: &str, payload: &[u8]) -> Vec<u8> {
+    const DOMAIN: &[u8] = b"veto.v1.event-signature\0";
+    let mut input = Vec::with_capacity(DOMAIN.len() + subject.len() + 1 + payload.len());
+    input.extend_from_slice(DOMAIN);
+    input.extend_from_slice(subject.as_bytes());
+    input.push(0);
+    input.extend_from_slice(payload);
+    input
+}
+
 /// One message on the stream.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Event {
@@ -330,6 +348,13 @@ mod tests {
         let other = Event::Rule(RevocationRule::jti("t-2", None, UnixSeconds(10)));
         let error = Event::decode_on(&other.subject(), &rule.encode()).unwrap_err();
         assert_eq!(error.code(), "subject_mismatch");
+    }
+
+    #[test]
+    fn the_signing_input_binds_subject_and_payload() {
+        assert_ne!(signing_input("a.b", b"c"), signing_input("a", b".bc"));
+        assert_ne!(signing_input("a", b"x"), signing_input("b", b"x"));
+        assert!(signing_input("s", b"p").starts_with(b"veto.v1.event-signature\0s\0"));
     }
 
     #[test]

@@ -18,6 +18,20 @@ impl NatsCluster {
     /// Starts `size` nodes (3 for an R3 stream) and waits until the cluster's JetStream
     /// API answers (a meta leader is elected).
     pub async fn start(size: usize) -> Result<NatsCluster, TestkitError> {
+        let cluster = NatsCluster::start_with(size, |builder| builder).await?;
+        cluster.wait_for_jetstream().await?;
+        Ok(cluster)
+    }
+
+    /// Like [`NatsCluster::start`], with each node's builder adjusted by `configure`
+    /// (a config file, environment variables). The test kit still sets the node name,
+    /// loopback ports, routes and store directory on the command line. Returns once every
+    /// node accepts connections: configs with accounts need credentials, so wait for the
+    /// JetStream API with [`NatsCluster::wait_for_jetstream_as`].
+    pub async fn start_with(
+        size: usize,
+        configure: impl Fn(crate::NatsServerBuilder) -> crate::NatsServerBuilder,
+    ) -> Result<NatsCluster, TestkitError> {
         // Routes must be known before the nodes start, so the cluster ports are picked
         // up front: bind port 0, note the port, release it. The window in which another
         // process could take one of them is a few milliseconds.
@@ -32,18 +46,16 @@ impl NatsCluster {
                 .filter(|&&port| port != cluster_port)
                 .map(|port| format!("nats://127.0.0.1:{port}"))
                 .collect();
-            let mut builder = NatsServer::builder().name(&format!("n{}", index + 1));
+            let mut builder = configure(NatsServer::builder()).name(&format!("n{}", index + 1));
             builder.cluster = Some(ClusterMembership {
                 cluster_name: cluster_name.clone(),
                 cluster_port,
                 routes,
             });
-            builder.readiness = Readiness::Connect;
+            builder.readiness = Readiness::Listening;
             nodes.push(builder.start().await?);
         }
-        let cluster = NatsCluster { nodes };
-        cluster.wait_for_jetstream().await?;
-        Ok(cluster)
+        Ok(NatsCluster { nodes })
     }
 
     /// Node `index` (0-based).
@@ -85,11 +97,19 @@ impl NatsCluster {
 
     /// Waits until the JetStream API answers through some running node.
     pub async fn wait_for_jetstream(&self) -> Result<(), TestkitError> {
+        self.wait_for_jetstream_as(async_nats::ConnectOptions::new).await
+    }
+
+    /// Like [`NatsCluster::wait_for_jetstream`], connecting with `options` (credentials).
+    pub async fn wait_for_jetstream_as(
+        &self,
+        options: impl Fn() -> async_nats::ConnectOptions,
+    ) -> Result<(), TestkitError> {
         let addrs = self.server_addrs();
         eventually(START_TIMEOUT, "the cluster's JetStream API (meta leader)", || {
-            let addrs = addrs.clone();
+            let (addrs, options) = (addrs.clone(), options());
             async move {
-                let client = async_nats::connect(addrs).await.ok()?;
+                let client = options.connect(addrs).await.ok()?;
                 async_nats::jetstream::new(client)
                     .query_account()
                     .await

@@ -28,8 +28,9 @@ pub(crate) struct ClusterMembership {
 pub(crate) enum Readiness {
     /// The JetStream API answers (a standalone server).
     JetStream,
-    /// Clients can connect (a cluster node: JetStream needs the whole cluster).
-    Connect,
+    /// The client port is open (a cluster node: JetStream needs the whole cluster, and
+    /// a config with accounts needs credentials to connect).
+    Listening,
 }
 
 /// Options for a server; see [`NatsServer::builder`].
@@ -38,6 +39,7 @@ pub struct NatsServerBuilder {
     config_file: Option<PathBuf>,
     name: Option<String>,
     extra_args: Vec<String>,
+    envs: Vec<(String, String)>,
     pub(crate) cluster: Option<ClusterMembership>,
     pub(crate) readiness: Readiness,
 }
@@ -54,6 +56,12 @@ impl NatsServerBuilder {
     /// The server's name (`-n`).
     pub fn name(mut self, name: &str) -> Self {
         self.name = Some(name.to_owned());
+        self
+    }
+
+    /// An environment variable for the server process (configs may reference `$NAME`).
+    pub fn env(mut self, name: &str, value: &str) -> Self {
+        self.envs.push((name.to_owned(), value.to_owned()));
         self
     }
 
@@ -102,6 +110,7 @@ impl NatsServer {
             config_file: None,
             name: None,
             extra_args: Vec::new(),
+            envs: Vec::new(),
             cluster: None,
             readiness: Readiness::JetStream,
         }
@@ -213,8 +222,9 @@ impl NatsServer {
             command.arg("-c").arg(config_file);
         }
         let port = self.port.map_or_else(|| "-1".to_owned(), |port| port.to_string());
+        // Monitoring on a random port: configs name a fixed one, and nodes share a host here.
         command
-            .args(["-a", "127.0.0.1", "-p", &port, "-js", "-sd"])
+            .args(["-a", "127.0.0.1", "-p", &port, "-m", "-1", "-js", "-sd"])
             .arg(self.store_dir())
             .arg("--ports_file_dir")
             .arg(self.work_dir.path());
@@ -230,6 +240,7 @@ impl NatsServer {
             }
         }
         command.args(&self.options.extra_args);
+        command.envs(self.options.envs.iter().map(|(name, value)| (name, value)));
         command
     }
 
@@ -264,6 +275,9 @@ impl NatsServer {
         };
         self.port = Some(port);
 
+        if self.options.readiness == Readiness::Listening {
+            return Ok(());
+        }
         let url = self.url();
         let readiness = self.options.readiness;
         let ready = eventually(START_TIMEOUT, "the JetStream API", || {
@@ -271,7 +285,7 @@ impl NatsServer {
             async move {
                 let client = async_nats::connect(&url).await.ok()?;
                 match readiness {
-                    Readiness::Connect => Some(()),
+                    Readiness::Listening => Some(()),
                     Readiness::JetStream => async_nats::jetstream::new(client)
                         .query_account()
                         .await

@@ -5,4 +5,5 @@ mod jwks;
 mod layer;
 mod model;
 mod outages;
+mod signing;
 mod support;

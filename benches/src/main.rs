@@ -1,0 +1,128 @@
+//! `veto-bench`: veto's benchmark suite. Each figure is measured, printed against its
+//! target or baseline, and written to `target/veto-bench/results.json`.
+//!
+//! ```sh
+//! benches/run            # installs redis-server and nats-server if needed; full run (~4 min)
+//! benches/run --quick    # smaller sizes, under 2 minutes once built
+//! ```
+//!
+//! Ratios measured in the same run are what the targets compare (this is a shared
+//! two-core machine; absolute figures move from run to run).
+//!
+//! # Layout
+//!
+//! - [`plan`]: sizes and repetitions for `--quick` and the full run.
+//! - [`workload`]: deterministic rule values, token samples, a filled replica.
+//! - [`measure`]: medians of timed batches, percentiles.
+//! - [`report`]: figures, targets, the table, `results.json`.
+//! - [`alloc_counter`]: the counting global allocator the memory figures read.
+//! - The figures, in the order they run (CPU-only first, then those with servers):
+//!   - figure 1, [`check`]: check latency at 10k/1M/10M rules next to a bare hash set;
+//!     [`structures`]: the design comparison (bloom filters, maps, hashes) at 1M keys.
+//!   - figure 2, [`signature`]: the check next to an ES256 verification.
+//!   - figure 5, [`memory`]: bytes per rule at 1M rules.
+//!   - figure 3, [`redis_baseline`]: a Redis deny-list round trip.
+//!   - figure 4, [`bootstrap`]: loading the list from a real nats-server, next to a
+//!     bare replay.
+//!   - Daemon figures (propagation latency, ingest rate) come with `crates/veto-daemon`:
+//!     one module each, called from [`run_async_figures`].
+
+mod alloc_counter;
+mod bootstrap;
+mod check;
+mod measure;
+mod memory;
+mod plan;
+mod redis_baseline;
+mod report;
+mod signature;
+mod structures;
+mod workload;
+
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use anyhow::{Context, bail};
+
+use crate::check::CheckSummary;
+use crate::plan::Plan;
+use crate::report::Report;
+
+fn main() -> anyhow::Result<()> {
+    let plan = Plan::new(parse_quick_flag()?);
+    let started = Instant::now();
+    eprintln!("veto-bench: {} run", if plan.quick { "quick" } else { "full" });
+    let mut report = Report::default();
+
+    // CPU figures first, before any runtime or server exists: nothing else runs.
+    eprintln!("1. check latency");
+    let checks = check::run(&plan, &mut report)?;
+    eprintln!("   design comparison");
+    structures::run(&plan, &mut report)?;
+    eprintln!("2. check vs signature");
+    signature::run(&plan, checks.allowed_ns_at_target, &mut report)?;
+    // Memory before the runtime, so that the allocator's count sees only the replica.
+    eprintln!("5. memory");
+    memory::run(&mut report);
+
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("building the tokio runtime")?;
+    runtime.block_on(run_async_figures(&plan, checks, &mut report))?;
+    drop(runtime);
+
+    println!("{}", report.table());
+    let results = results_path();
+    report
+        .write_json(&results)
+        .with_context(|| format!("writing {}", results.display()))?;
+    println!(
+        "{} figures, {} targets missed, {:.0} s; written to {}",
+        report.figures().len(),
+        report.missed(),
+        started.elapsed().as_secs_f64(),
+        results.display()
+    );
+    Ok(())
+}
+
+/// The figures that need servers: Redis, then NATS.
+async fn run_async_figures(plan: &Plan, checks: CheckSummary, report: &mut Report) -> anyhow::Result<()> {
+    eprintln!("3. Redis baseline");
+    redis_baseline::run(plan, checks.allowed_ns_at_target, report).await;
+    eprintln!("4. bootstrap");
+    if let Some(list_memory) = bootstrap::run(plan, report).await? {
+        memory::report_list(report, list_memory);
+    }
+    // Daemon figures (propagation latency, ingest rate) go here once veto-daemon lands.
+    Ok(())
+}
+
+/// `--quick` or nothing; anything else is an error with the usage.
+fn parse_quick_flag() -> anyhow::Result<bool> {
+    let mut quick = false;
+    for argument in std::env::args().skip(1) {
+        match argument.as_str() {
+            "--quick" => quick = true,
+            "-h" | "--help" => {
+                println!("usage: veto-bench [--quick]");
+                std::process::exit(0);
+            }
+            other => bail!("unknown argument {other:?}; usage: veto-bench [--quick]"),
+        }
+    }
+    Ok(quick)
+}
+
+/// `target/veto-bench/results.json` in the workspace's target directory.
+fn results_path() -> PathBuf {
+    let target = std::env::var_os("CARGO_TARGET_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| {
+            // The package sits one level below the workspace root.
+            let workspace = Path::new(env!("CARGO_MANIFEST_DIR")).parent();
+            workspace.unwrap_or(Path::new(".")).join("target")
+        });
+    target.join("veto-bench").join("results.json")
+}

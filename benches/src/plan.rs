@@ -1,0 +1,54 @@
+//! How much each figure measures, in quick and full mode.
+
+/// The sizes and repetitions of one run.
+#[derive(Clone, Debug)]
+pub struct Plan {
+    /// `--quick`: a smoke run (under 2 minutes) that skips the largest sizes.
+    pub quick: bool,
+    /// Rule counts for the check latency figure.
+    pub check_rule_counts: Vec<u64>,
+    /// Timed batches per latency figure (the median is reported).
+    pub timed_batches: usize,
+    /// Checks per thread in the throughput figure, over all its rounds.
+    pub throughput_checks_per_thread: usize,
+    /// ES256 verifications per timed batch.
+    pub verifications_per_batch: usize,
+    /// Redis `EXISTS` round trips timed.
+    pub redis_requests: usize,
+    /// Rule counts for the bootstrap figure (the target applies to the largest).
+    pub bootstrap_rule_counts: Vec<u64>,
+    /// Replays of each kind per size (the fastest is reported).
+    pub bootstrap_rounds: usize,
+}
+
+/// The rule count at which the check and memory targets are stated.
+pub const TARGET_RULES: u64 = 1_000_000;
+
+impl Plan {
+    /// The plan for `--quick` (`quick = true`) or the full run.
+    pub fn new(quick: bool) -> Plan {
+        if quick {
+            Plan {
+                quick,
+                check_rule_counts: vec![10_000, TARGET_RULES],
+                timed_batches: 15,
+                throughput_checks_per_thread: 5_000_000,
+                verifications_per_batch: 100,
+                redis_requests: 5_000,
+                bootstrap_rule_counts: vec![100_000],
+                bootstrap_rounds: 2,
+            }
+        } else {
+            Plan {
+                quick,
+                check_rule_counts: vec![10_000, TARGET_RULES, 10_000_000],
+                timed_batches: 31,
+                throughput_checks_per_thread: 20_000_000,
+                verifications_per_batch: 200,
+                redis_requests: 20_000,
+                bootstrap_rule_counts: vec![100_000, TARGET_RULES],
+                bootstrap_rounds: 3,
+            }
+        }
+    }
+}
