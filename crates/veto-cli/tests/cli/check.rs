@@ -1,0 +1,55 @@
+//! `veto check` answers from the list loaded straight from NATS, as a service would.
+
+use crate::support::*;
+
+#[tokio::test]
+async fn check_exits_1_for_a_revoked_token_and_0_for_another() {
+    let daemon = spawn_daemon().await;
+    daemon
+        .veto(&["revoke", "jti", "t-revoked", "--exp", "+1h"])
+        .await
+        .exits(0);
+    daemon
+        .veto(&["revoke", "sub", "bob", "--before", "-10m"])
+        .await
+        .exits(0);
+
+    let revoked = daemon
+        .veto(&["check", "--jti", "t-revoked", "--sub", "alice"])
+        .await;
+    revoked.exits(1);
+    assert!(
+        revoked.stdout.contains("verdict    revoked (jti)"),
+        "{}",
+        revoked.stdout
+    );
+    assert!(
+        revoked.stdout.contains(" ago)"),
+        "freshness is shown: {}",
+        revoked.stdout
+    );
+
+    let allowed = daemon
+        .veto(&["check", "--jti", "t-other", "--sub", "alice", "--json"])
+        .await;
+    let report = allowed.exits(0).json();
+    assert_eq!(report["verdict"], "allowed");
+    // The in-process daemon ticks every second; the replica applied a recent tick.
+    let age_ms = report["freshness"]["age_ms"]
+        .as_u64()
+        .expect("a tick was applied");
+    assert!(age_ms < 10_000, "{age_ms}");
+    assert_eq!(report["stale"], false);
+
+    // A sub rule revokes only tokens issued before its issued_before.
+    let old = (now() - 3600).to_string();
+    daemon
+        .veto(&["check", "--sub", "bob", "--iat", old.as_str()])
+        .await
+        .exits(1);
+    daemon
+        .veto(&["check", "--sub", "bob", "--iat", "now"])
+        .await
+        .exits(0);
+    daemon.veto(&["check", "--sub", "bob"]).await.exits(1);
+}
