@@ -33,12 +33,18 @@ use crate::error::OpenError;
 use crate::list::{READY, Shared};
 use crate::metrics as names;
 use crate::replica::Replica;
-use crate::watcher::now_unix_ms;
+use crate::watcher::{now_unix_ms, refresh_stale};
 
 /// How often the follower sweeps, checks for a rebuild, and looks at a stalled bootstrap.
 const HOUSEKEEPING_INTERVAL: Duration = Duration::from_millis(500);
 /// A bootstrap that received nothing for this long checks whether the stream emptied.
 const BOOTSTRAP_IDLE: Duration = Duration::from_secs(2);
+/// A live feed silent for this long (daemons tick every second) is resubscribed from
+/// its last sequence: a consumer lost with a cluster node can take the client library's
+/// heartbeat detection much longer to notice. Doubles while the silence lasts (no daemon
+/// running), up to [`STALL_AFTER_MAX`].
+const STALL_AFTER: Duration = Duration::from_secs(3);
+const STALL_AFTER_MAX: Duration = Duration::from_secs(30);
 const BACKOFF_MIN: Duration = Duration::from_millis(100);
 const BACKOFF_MAX: Duration = Duration::from_secs(5);
 
@@ -60,6 +66,7 @@ pub(crate) async fn run(shared: Arc<Shared>, client: async_nats::Client) {
     let mut housekeeping = tokio::time::interval(HOUSEKEEPING_INTERVAL);
     housekeeping.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
     let mut last_sweep = Instant::now();
+    let mut stall_after = STALL_AFTER;
 
     loop {
         if live.is_none() && building.is_none() {
@@ -91,6 +98,7 @@ pub(crate) async fn run(shared: Arc<Shared>, client: async_nats::Client) {
                         if let Some(feed) = live.as_mut() {
                             apply(&shared, feed, &message, true);
                         }
+                        stall_after = STALL_AFTER;
                     }
                     Some(Err(error)) => debug!(%error, "live feed interrupted; the ordered consumer recreates itself"),
                     None => {
@@ -123,6 +131,20 @@ pub(crate) async fn run(shared: Arc<Shared>, client: async_nats::Client) {
                 }
                 if let Some(feed) = building.as_mut() {
                     check_idle_bootstrap(&js, &shared, feed).await;
+                }
+                if let Some(feed) = live.as_mut()
+                    && feed.last_message_at.elapsed() > stall_after
+                {
+                    let from = feed.replica.stats().last_sequence + 1;
+                    match resume(&shared, &js, &client, Arc::clone(&feed.replica), from).await {
+                        Ok(resumed) => {
+                            info!(silent_ms = feed.last_message_at.elapsed().as_millis() as u64, from,
+                                  "live feed silent; resubscribed from the last applied sequence");
+                            *feed = resumed;
+                        }
+                        Err(error) => warn!(%error, "live feed silent and cannot resubscribe; will retry"),
+                    }
+                    stall_after = (stall_after * 2).min(STALL_AFTER_MAX);
                 }
                 if building.is_none() && live.is_some() && shared.replica.load().needs_rebuild() {
                     let stats = shared.replica.load().stats();
@@ -182,6 +204,32 @@ async fn open(
     })
 }
 
+/// A feed that continues `replica` from stream sequence `from` (after a stall).
+async fn resume(
+    shared: &Shared,
+    js: &jetstream::Context,
+    client: &async_nats::Client,
+    replica: Arc<Replica>,
+    from: u64,
+) -> Result<Feed, OpenError> {
+    let stream = js.get_stream(&shared.config.stream_name).await?;
+    let consumer = stream
+        .create_consumer(OrderedConfig {
+            deliver_subject: client.new_inbox(),
+            filter_subject: STREAM_SUBJECTS.to_owned(),
+            deliver_policy: DeliverPolicy::ByStartSequence { start_sequence: from },
+            ..Default::default()
+        })
+        .await?;
+    Ok(Feed {
+        messages: consumer.messages().await?,
+        replica,
+        target_sequence: 0,
+        complete: true,
+        last_message_at: Instant::now(),
+    })
+}
+
 /// A rebuilt replica may replace the live one only once it has applied at least as
 /// much of the stream, or checks would briefly miss the newest rules.
 fn caught_up_with(building: &Feed, live: Option<&Feed>) -> bool {
@@ -204,6 +252,7 @@ fn promote(shared: &Shared, live: &mut Option<Feed>, building: &mut Option<Feed>
         );
     }
     *live = Some(feed);
+    refresh_stale(shared);
     shared.status.fetch_or(READY, Ordering::AcqRel);
     shared.ready.send_replace(true);
 }
@@ -223,19 +272,22 @@ fn apply(shared: &Shared, feed: &mut Feed, message: &Message, is_current: bool) 
         }
     };
     let event = match verified {
-        Ok(()) => Event::decode_on(&message.subject, &message.payload).map_err(|error| error.code()),
+        Ok(()) => Event::decode_keyed(&message.subject, &message.payload).map_err(|error| error.code()),
         Err(rejection) => Err(rejection.code()),
     };
     match event {
-        Ok(Event::Rule(rule)) if rule.expires_at <= UnixSeconds::now() => {
-            feed.replica.forget(rule.kind, rule.iss.as_deref(), rule.digest());
+        Ok((Event::Rule(rule), Some(digest))) if rule.expires_at <= UnixSeconds::now() => {
+            feed.replica.forget(rule.kind, rule.iss.as_deref(), digest);
         }
-        Ok(Event::Rule(rule)) => feed.replica.apply_rule(&rule, sequence),
-        Ok(Event::Lift(lift)) => feed.replica.apply_lift(&lift),
-        Ok(Event::Tick(tick)) => {
+        Ok((Event::Rule(rule), Some(digest))) => feed.replica.apply_rule_keyed(&rule, digest, sequence),
+        Ok((Event::Lift(lift), Some(digest))) => feed.replica.forget(lift.kind, lift.iss.as_deref(), digest),
+        Ok((Event::Rule(_) | Event::Lift(_), None)) => {}
+        Ok((Event::Tick(tick), _)) => {
             // A daemon clock ahead of ours must not keep us "fresh" forever.
             let at = tick.at_unix_ms.min(now_unix_ms());
             shared.last_tick_unix_ms.fetch_max(at, Ordering::AcqRel);
+            // Fresh at once, not at the watcher's next round.
+            refresh_stale(shared);
         }
         Err(reason) => {
             shared.rejected_events.fetch_add(1, Ordering::Relaxed);

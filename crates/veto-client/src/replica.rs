@@ -181,7 +181,11 @@ impl Replica {
 
     /// Applies a rule stored at stream `sequence`: the latest state of its key.
     pub fn apply_rule(&self, rule: &RevocationRule, sequence: u64) {
-        let digest = rule.digest();
+        self.apply_rule_keyed(rule, rule.digest(), sequence);
+    }
+
+    /// [`Replica::apply_rule`] with the rule's digest already computed.
+    pub fn apply_rule_keyed(&self, rule: &RevocationRule, digest: KeyDigest, sequence: u64) {
         let issued_before_times = || IssuedBeforeTimes {
             issued_before: stored_seconds(rule.issued_before.unwrap_or(UnixSeconds::EPOCH)),
             expires_at: stored_seconds(rule.expires_at),
@@ -358,7 +362,12 @@ impl Replica {
             .as_ref()?
             .read()
             .unwrap_or_else(|poison| poison.into_inner());
-        retained.get(&(kind, digest)).cloned()
+        // Expired but not yet swept: gone for every purpose.
+        let now = UnixSeconds::now();
+        retained
+            .get(&(kind, digest))
+            .filter(|stored| stored.rule.expires_at > now)
+            .cloned()
     }
 
     /// Up to `limit` retained live rules of `kind` (or every kind), in key order, after
@@ -373,13 +382,16 @@ impl Replica {
             return Vec::new();
         };
         let retained = retained.read().unwrap_or_else(|poison| poison.into_inner());
+        let now = UnixSeconds::now();
         let start = match after {
             Some(key) => std::ops::Bound::Excluded(key),
             None => std::ops::Bound::Unbounded,
         };
         retained
             .range((start, std::ops::Bound::Unbounded))
-            .filter(|((rule_kind, _), _)| kind.is_none_or(|kind| kind == *rule_kind))
+            .filter(|((rule_kind, _), stored)| {
+                kind.is_none_or(|kind| kind == *rule_kind) && stored.rule.expires_at > now
+            })
             .take(limit)
             .map(|(_, stored)| stored.clone())
             .collect()
@@ -387,8 +399,11 @@ impl Replica {
 
     /// Approximate memory of the filter and the exact sets, in bytes.
     pub fn memory_bytes(&self) -> (usize, usize) {
-        let jti = self.jti.capacity() * (std::mem::size_of::<(StoredDigest, u32)>() + 1);
-        let times = (self.sub.capacity() + self.sid.capacity())
+        // A hash table's capacity is 7/8 of its buckets; each bucket holds an entry and
+        // one control byte.
+        let buckets = |capacity: usize| capacity * 8 / 7;
+        let jti = buckets(self.jti.capacity()) * (std::mem::size_of::<(StoredDigest, u32)>() + 1);
+        let times = buckets(self.sub.capacity() + self.sid.capacity())
             * (std::mem::size_of::<(StoredDigest, IssuedBeforeTimes)>() + 1);
         (self.bloom.memory_bytes(), jti + times)
     }

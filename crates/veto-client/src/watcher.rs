@@ -23,21 +23,29 @@ pub(crate) fn now_unix_ms() -> u64 {
     u64::try_from(since_epoch.as_millis()).unwrap_or(u64::MAX)
 }
 
+/// Recomputes the stale bit from the newest tick; returns (stale, tick age).
+pub(crate) fn refresh_stale(shared: &Shared) -> (bool, Option<Duration>) {
+    let last_tick = shared.last_tick_unix_ms.load(Ordering::Acquire);
+    let age = (last_tick != 0).then(|| Duration::from_millis(now_unix_ms().saturating_sub(last_tick)));
+    let stale = age.is_none_or(|age| age > shared.config.max_staleness);
+    if stale {
+        shared.status.fetch_or(STALE, Ordering::AcqRel);
+    } else {
+        shared.status.fetch_and(!STALE, Ordering::AcqRel);
+    }
+    (stale, age)
+}
+
 pub(crate) async fn run(shared: Arc<Shared>) {
     let mut interval = tokio::time::interval(WATCH_INTERVAL);
     interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
     let mut last_export = tokio::time::Instant::now();
+    let mut was_stale = false;
     loop {
         interval.tick().await;
-        let last_tick = shared.last_tick_unix_ms.load(Ordering::Acquire);
-        let age = (last_tick != 0).then(|| Duration::from_millis(now_unix_ms().saturating_sub(last_tick)));
-        let stale = age.is_none_or(|age| age > shared.config.max_staleness);
-        let previous = if stale {
-            shared.status.fetch_or(STALE, Ordering::AcqRel)
-        } else {
-            shared.status.fetch_and(!STALE, Ordering::AcqRel)
-        };
-        if previous & READY != 0 && stale != (previous & STALE != 0) {
+        let (stale, age) = refresh_stale(&shared);
+        let ready = shared.status.load(Ordering::Acquire) & READY != 0;
+        if ready && stale != was_stale {
             if stale {
                 warn!(
                     age_ms = age.map(|age| age.as_millis() as u64),
@@ -46,8 +54,11 @@ pub(crate) async fn run(shared: Arc<Shared>) {
                     "revocation list is stale: no daemon tick applied within max_staleness"
                 );
             } else {
-                info!("revocation list is fresh again");
+                info!("revocation list is fresh");
             }
+        }
+        if ready {
+            was_stale = stale;
         }
         if last_export.elapsed() >= EXPORT_INTERVAL {
             last_export = tokio::time::Instant::now();

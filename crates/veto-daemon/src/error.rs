@@ -112,6 +112,11 @@ impl ApiError {
         ApiError::new(StatusCode::NOT_FOUND, "not_found", message)
     }
 
+    /// 404 for a path no route matches (distinct from `not_found`: no such rule).
+    pub fn no_such_route() -> ApiError {
+        ApiError::new(StatusCode::NOT_FOUND, "no_such_route", "no such route")
+    }
+
     /// 429 with `Retry-After`.
     pub fn rate_limited(retry_after_secs: u64) -> ApiError {
         ApiError {

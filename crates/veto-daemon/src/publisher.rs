@@ -94,8 +94,18 @@ impl Publisher {
         self.bounded(async {
             let subject = rule.subject();
             let (mut current, mut sequence) = self.current_in_replica(&rule);
+            // Whether `current` came from the stream leader rather than the replica.
+            let mut authoritative = false;
             for _ in 0..MAX_CAS_ATTEMPTS {
                 let to_publish = match &current {
+                    // The replica may lag (a lift it has not applied yet): answer "already
+                    // covered" only on the stream's word. A publish needs no such check:
+                    // compare-and-set refuses one based on a stale sequence.
+                    Current::Rule(existing) if existing.covers(&rule) && !authoritative => {
+                        (current, sequence) = self.current_in_stream(&subject).await?;
+                        authoritative = true;
+                        continue;
+                    }
                     Current::Rule(existing) if existing.covers(&rule) => {
                         return Ok((
                             StoredRule {
@@ -121,7 +131,10 @@ impl Publisher {
                             Outcome::Published,
                         ));
                     }
-                    None => (current, sequence) = self.current_in_stream(&subject).await?,
+                    None => {
+                        (current, sequence) = self.current_in_stream(&subject).await?;
+                        authoritative = true;
+                    }
                 }
             }
             Err(PublishError::Contention)

@@ -6,8 +6,9 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::digest::KeyDigest;
 use crate::rule::{Lift, RevocationRule, Tick};
-use crate::subject::TICK_SUBJECT;
+use crate::subject::{TICK_SUBJECT, parse_rule_subject};
 use crate::validate::RuleError;
 
 /// The encoding version this crate writes and reads.
@@ -161,15 +162,30 @@ impl Event {
 
     /// An event from bytes that arrived on `subject`, refusing one on a foreign subject.
     pub fn decode_on(subject: &str, bytes: &[u8]) -> Result<Event, DecodeError> {
+        Event::decode_keyed(subject, bytes).map(|(event, _)| event)
+    }
+
+    /// Like [`Event::decode_on`], also returning the key digest of a rule or lift (computed
+    /// once here, so a reader applying the event need not hash the key again).
+    pub fn decode_keyed(subject: &str, bytes: &[u8]) -> Result<(Event, Option<KeyDigest>), DecodeError> {
         let event = Event::decode(bytes)?;
-        let expected = event.subject();
-        if expected != subject {
+        let key = match &event {
+            Event::Rule(rule) => Some((rule.kind, rule.digest())),
+            Event::Lift(lift) => Some((lift.kind, lift.digest())),
+            Event::Tick(_) => None,
+        };
+        let on_its_subject = match key {
+            // Compare parsed, not formatted: no string is built for the expected subject.
+            Some(key) => parse_rule_subject(subject) == Some(key),
+            None => subject == TICK_SUBJECT,
+        };
+        if !on_its_subject {
             return Err(DecodeError::SubjectMismatch {
-                expected,
+                expected: event.subject(),
                 found: subject.to_owned(),
             });
         }
-        Ok(event)
+        Ok((event, key.map(|(_, digest)| digest)))
     }
 
     /// A `Nats-Msg-Id` for the encoded event: the same bytes always get the same id, so a

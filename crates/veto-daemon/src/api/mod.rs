@@ -82,7 +82,7 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/readyz", get(health::readyz))
         .route("/metrics", get(health::metrics))
         .route("/openapi.json", get(health::openapi))
-        .fallback(|| async { ApiError::not_found("no such route") })
+        .fallback(|| async { ApiError::no_such_route() })
         .method_not_allowed_fallback(|| async {
             ApiError::bad_request("method_not_allowed", "this route does not take that method")
                 .with_status(StatusCode::METHOD_NOT_ALLOWED)

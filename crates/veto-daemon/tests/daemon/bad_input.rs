@@ -152,7 +152,7 @@ async fn every_bad_input_has_its_code_and_publishes_nothing() {
         (Method::GET, "/v1/revocations?kind=nope", 400, "unknown_kind"),
         (Method::GET, "/v1/revocations/jti", 422, "value_required"),
         (Method::DELETE, "/v1/revocations/all/x", 422, "value_not_allowed"),
-        (Method::GET, "/v1/nothing", 404, "not_found"),
+        (Method::GET, "/v1/nothing", 404, "no_such_route"),
         (Method::PUT, "/v1/revocations", 405, "method_not_allowed"),
     ] {
         let response = app.send(app.request(method.clone(), path, Some(ADMIN_KEY))).await;
