@@ -5,6 +5,7 @@
 mod cluster;
 mod cut_off;
 mod daemon_sigkill;
+mod deploy;
 mod layer;
 mod lifts_and_expiry;
 mod nats_restarts;
