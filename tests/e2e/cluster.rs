@@ -2,10 +2,8 @@
 //!    write load. Writes continue (brief 503s allowed, then success on retry), clients
 //!    converge, and the node rejoins when restarted.
 
-use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use futures_util::StreamExt;
 use veto_client::ListConfig;
 use veto_e2e::*;
 use veto_testkit::{NatsCluster, eventually};
@@ -23,27 +21,16 @@ async fn a_node_lost_from_an_r3_cluster_loses_nothing() {
     let clients: Vec<_> = clients.into_iter().chain(more_clients).collect();
     let writer = Writer::new(&daemon.url);
 
-    let acknowledged = Arc::new(Mutex::new(Vec::new()));
+    let values: Vec<String> = (0..RULES).map(|index| format!("cluster-{index}")).collect();
     let load = {
-        let (writer, acknowledged) = (writer.clone(), Arc::clone(&acknowledged));
-        tokio::spawn(async move {
-            futures_util::stream::iter(0..RULES)
-                .for_each_concurrent(8, |index| {
-                    let (writer, acknowledged) = (writer.clone(), Arc::clone(&acknowledged));
-                    async move {
-                        let value = format!("cluster-{index}");
-                        if writer.revoke_jti(&value, Duration::from_secs(90)).await {
-                            acknowledged.lock().expect("lock").push(value);
-                        }
-                    }
-                })
-                .await;
-        })
+        let writer = writer.clone();
+        tokio::spawn(async move { writer.revoke_all_jti(values, 8, Duration::from_secs(90)).await })
     };
     tokio::time::sleep(Duration::from_millis(500)).await;
     cluster.node_mut(0).kill().expect("kill node 1");
-    within(180, "the write load finishes", load).await.expect("load");
-    let acknowledged = acknowledged.lock().expect("lock").clone();
+    let acknowledged = within(180, "the write load finishes", load)
+        .await
+        .expect("load task");
     assert_eq!(acknowledged.len(), RULES, "writes continue with a node down");
     let (found, took) = converge(&clients, &acknowledged, Duration::from_secs(60)).await;
 

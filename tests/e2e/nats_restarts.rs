@@ -2,7 +2,6 @@
 //!    with the same idempotent request): every acknowledged rule is in every client, and
 //!    the stream holds no duplicates.
 
-use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use futures_util::StreamExt;
@@ -22,21 +21,13 @@ async fn nats_restarts_during_a_write_load_lose_nothing() {
     let clients = start_clients(&nats.url(), 3, ListConfig::default()).await;
     let writer = Writer::new(&daemon.url);
 
-    let acknowledged = Arc::new(Mutex::new(Vec::new()));
+    let values: Vec<String> = (0..RULES).map(|index| format!("restart-{index}")).collect();
     let load = {
-        let (writer, acknowledged) = (writer.clone(), Arc::clone(&acknowledged));
+        let writer = writer.clone();
         tokio::spawn(async move {
-            futures_util::stream::iter(0..RULES)
-                .for_each_concurrent(WRITERS, |index| {
-                    let (writer, acknowledged) = (writer.clone(), Arc::clone(&acknowledged));
-                    async move {
-                        let value = format!("restart-{index}");
-                        if writer.revoke_jti(&value, Duration::from_secs(60)).await {
-                            acknowledged.lock().expect("lock").push(value);
-                        }
-                    }
-                })
-                .await;
+            writer
+                .revoke_all_jti(values, WRITERS, Duration::from_secs(60))
+                .await
         })
     };
     for _ in 0..3 {
@@ -45,11 +36,9 @@ async fn nats_restarts_during_a_write_load_lose_nothing() {
             .await
             .expect("nats restarts");
     }
-    within(180, "the write load finishes", load)
+    let acknowledged = within(180, "the write load finishes", load)
         .await
         .expect("load task");
-
-    let acknowledged = acknowledged.lock().expect("lock").clone();
     assert_eq!(
         acknowledged.len(),
         RULES,

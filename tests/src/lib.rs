@@ -271,6 +271,23 @@ impl Writer {
         Written::GaveUp
     }
 
+    /// Revokes every value as a jti, `concurrency` at a time, each retried until
+    /// acknowledged or `patience` runs out; returns the acknowledged values.
+    pub async fn revoke_all_jti(
+        &self,
+        values: Vec<String>,
+        concurrency: usize,
+        patience: Duration,
+    ) -> Vec<String> {
+        use futures_util::StreamExt;
+        futures_util::stream::iter(values)
+            .map(|value| async move { self.revoke_jti(&value, patience).await.then_some(value) })
+            .buffer_unordered(concurrency)
+            .filter_map(std::future::ready)
+            .collect()
+            .await
+    }
+
     /// Revokes a jti (retrying until acknowledged); `true` once acknowledged.
     pub async fn revoke_jti(&self, value: &str, patience: Duration) -> bool {
         let body = serde_json::json!({"kind": "jti", "value": value});

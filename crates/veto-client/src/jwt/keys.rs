@@ -60,51 +60,30 @@ impl StaticKeys {
     }
 
     /// Adds an EC (ES256/ES384) public key in PEM under `kid`.
-    pub fn with_ec_pem(
-        mut self,
-        kid: &str,
-        algorithm: Algorithm,
-        pem: &[u8],
-    ) -> Result<StaticKeys, KeyError> {
-        let key = DecodingKey::from_ec_pem(pem).map_err(|error| KeyError::Unusable(error.to_string()))?;
-        self.keys.insert(
-            kid.to_owned(),
-            Arc::new(VerificationKey {
-                key,
-                algorithm: Some(algorithm),
-            }),
-        );
-        Ok(self)
+    pub fn with_ec_pem(self, kid: &str, algorithm: Algorithm, pem: &[u8]) -> Result<StaticKeys, KeyError> {
+        self.with_pem(kid, algorithm, DecodingKey::from_ec_pem(pem))
     }
 
     /// Adds an RSA public key in PEM under `kid`.
-    pub fn with_rsa_pem(
-        mut self,
-        kid: &str,
-        algorithm: Algorithm,
-        pem: &[u8],
-    ) -> Result<StaticKeys, KeyError> {
-        let key = DecodingKey::from_rsa_pem(pem).map_err(|error| KeyError::Unusable(error.to_string()))?;
-        self.keys.insert(
-            kid.to_owned(),
-            Arc::new(VerificationKey {
-                key,
-                algorithm: Some(algorithm),
-            }),
-        );
-        Ok(self)
+    pub fn with_rsa_pem(self, kid: &str, algorithm: Algorithm, pem: &[u8]) -> Result<StaticKeys, KeyError> {
+        self.with_pem(kid, algorithm, DecodingKey::from_rsa_pem(pem))
     }
 
     /// Adds an Ed25519 public key in PEM under `kid`.
-    pub fn with_ed_pem(mut self, kid: &str, pem: &[u8]) -> Result<StaticKeys, KeyError> {
-        let key = DecodingKey::from_ed_pem(pem).map_err(|error| KeyError::Unusable(error.to_string()))?;
-        self.keys.insert(
-            kid.to_owned(),
-            Arc::new(VerificationKey {
-                key,
-                algorithm: Some(Algorithm::EdDSA),
-            }),
-        );
+    pub fn with_ed_pem(self, kid: &str, pem: &[u8]) -> Result<StaticKeys, KeyError> {
+        self.with_pem(kid, Algorithm::EdDSA, DecodingKey::from_ed_pem(pem))
+    }
+
+    fn with_pem(
+        mut self,
+        kid: &str,
+        algorithm: Algorithm,
+        parsed: jsonwebtoken::errors::Result<DecodingKey>,
+    ) -> Result<StaticKeys, KeyError> {
+        let key = parsed.map_err(|error| KeyError::Unusable(error.to_string()))?;
+        let algorithm = Some(algorithm);
+        self.keys
+            .insert(kid.to_owned(), Arc::new(VerificationKey { key, algorithm }));
         Ok(self)
     }
 
