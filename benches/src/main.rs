@@ -16,6 +16,7 @@
 //! - [`measure`]: medians of timed batches, percentiles.
 //! - [`report`]: figures, targets, the table, `results.json`.
 //! - [`alloc_counter`]: the counting global allocator the memory figures read.
+//! - [`daemon`]: `vetod` in-process, and the API calls the daemon figures make.
 //! - The figures, in the order they run (CPU-only first, then those with servers):
 //!   - figure 1, [`check`]: check latency at 10k/1M/10M rules next to a bare hash set;
 //!     [`structures`]: the design comparison (bloom filters, maps, hashes) at 1M keys.
@@ -24,15 +25,20 @@
 //!   - figure 3, [`redis_baseline`]: a Redis deny-list round trip.
 //!   - figure 4, [`bootstrap`]: loading the list from a real nats-server, next to a
 //!     bare replay.
-//!   - Daemon figures (propagation latency, ingest rate) come with `crates/veto-daemon`:
-//!     one module each, called from [`run_async_figures`].
+//!   - figure 6, [`propagation`]: a revocation through `vetod` until 100 clients
+//!     revoke it, next to a bare JetStream publish-to-delivery.
+//!   - figure 7, [`ingest`]: rules per second one daemon stores, through the batch
+//!     API and through single requests.
 
 mod alloc_counter;
 mod bootstrap;
 mod check;
+mod daemon;
+mod ingest;
 mod measure;
 mod memory;
 mod plan;
+mod propagation;
 mod redis_baseline;
 mod report;
 mod signature;
@@ -87,7 +93,7 @@ fn main() -> anyhow::Result<()> {
     Ok(())
 }
 
-/// The figures that need servers: Redis, then NATS.
+/// The figures that need servers: Redis, then NATS, then NATS with `vetod`.
 async fn run_async_figures(plan: &Plan, checks: CheckSummary, report: &mut Report) -> anyhow::Result<()> {
     eprintln!("3. Redis baseline");
     redis_baseline::run(plan, checks.allowed_ns_at_target, report).await;
@@ -95,7 +101,10 @@ async fn run_async_figures(plan: &Plan, checks: CheckSummary, report: &mut Repor
     if let Some(list_memory) = bootstrap::run(plan, report).await? {
         memory::report_list(report, list_memory);
     }
-    // Daemon figures (propagation latency, ingest rate) go here once veto-daemon lands.
+    eprintln!("6. propagation");
+    propagation::run(plan, report).await?;
+    eprintln!("7. ingest");
+    ingest::run(plan, report).await?;
     Ok(())
 }
 

@@ -19,7 +19,18 @@ pub struct Plan {
     pub bootstrap_rule_counts: Vec<u64>,
     /// Replays of each kind per size (the fastest is reported).
     pub bootstrap_rounds: usize,
+    /// Clients following the stream in the propagation figure.
+    pub propagation_clients: usize,
+    /// Timed revocations in the propagation figure (each also times one raw publish).
+    pub propagation_rounds: usize,
+    /// Timed batches of [`INGEST_BATCH_ITEMS`] rules in the batch ingest figure.
+    pub ingest_batches: usize,
+    /// Timed single `POST /v1/revocations` in the single-request ingest figure.
+    pub ingest_single_requests: usize,
 }
+
+/// Rules per batch request in the ingest figure (the API's maximum).
+pub const INGEST_BATCH_ITEMS: usize = 1_000;
 
 /// The rule count at which the check and memory targets are stated.
 pub const TARGET_RULES: u64 = 1_000_000;
@@ -37,6 +48,10 @@ impl Plan {
                 redis_requests: 5_000,
                 bootstrap_rule_counts: vec![100_000],
                 bootstrap_rounds: 2,
+                propagation_clients: 100,
+                propagation_rounds: 50,
+                ingest_batches: 12,
+                ingest_single_requests: 2_000,
             }
         } else {
             Plan {
@@ -48,6 +63,10 @@ impl Plan {
                 redis_requests: 20_000,
                 bootstrap_rule_counts: vec![100_000, TARGET_RULES],
                 bootstrap_rounds: 3,
+                propagation_clients: 100,
+                propagation_rounds: 200,
+                ingest_batches: 40,
+                ingest_single_requests: 10_000,
             }
         }
     }

@@ -27,6 +27,8 @@ pub enum Namespace {
     Subject = 3,
     /// `sid` values (no rule mentions any).
     Session = 4,
+    /// `jti` values revoked through the daemon's API (propagation and ingest figures).
+    DaemonJti = 5,
 }
 
 /// SplitMix64's finalizer: a bijection on `u64` whose outputs look uniformly random.
