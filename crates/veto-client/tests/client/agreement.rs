@@ -206,8 +206,14 @@ async fn lifting_most_rules_rebuilds_the_bloom_filter_and_keeps_the_rest() {
         list.stats().live() == 1_000
     })
     .await;
+    // The rebuild starts once dead keys outnumber live ones (after about 4,100 lifts);
+    // lifts that arrive while it loads are dead in the new filter too, but the
+    // thousands of keys dead before it started are gone.
     let stats = list.stats();
-    assert_eq!(stats.bloom_dead, 0, "a rebuilt filter holds no dead keys");
+    assert!(
+        stats.bloom_dead < 2_000,
+        "the rebuilt filter dropped the dead keys: {stats:?}"
+    );
     for index in 0..6_000 {
         let expected = if index < 5_000 {
             Verdict::Allowed
