@@ -41,11 +41,19 @@ pub(crate) async fn run(shared: Arc<Shared>) {
     interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
     let mut last_export = tokio::time::Instant::now();
     let mut was_stale = false;
+    let mut ready_since: Option<tokio::time::Instant> = None;
     loop {
         interval.tick().await;
         let (stale, age) = refresh_stale(&shared);
         let ready = shared.status.load(Ordering::Acquire) & READY != 0;
-        if ready && stale != was_stale {
+        if ready && ready_since.is_none() {
+            ready_since = Some(tokio::time::Instant::now());
+        }
+        // Just loaded and no tick seen yet is not news: the first tick is at most a
+        // second away. Say "stale" once max_staleness has passed without one.
+        let settling =
+            age.is_none() && ready_since.is_some_and(|since| since.elapsed() <= shared.config.max_staleness);
+        if ready && !settling && stale != was_stale {
             if stale {
                 warn!(
                     age_ms = age.map(|age| age.as_millis() as u64),
@@ -57,7 +65,7 @@ pub(crate) async fn run(shared: Arc<Shared>) {
                 info!("revocation list is fresh");
             }
         }
-        if ready {
+        if ready && !settling {
             was_stale = stale;
         }
         if last_export.elapsed() >= EXPORT_INTERVAL {
