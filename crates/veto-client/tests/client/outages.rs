@@ -18,7 +18,7 @@ fn token(jti: &str) -> TokenFacts<'_> {
 }
 
 #[tokio::test]
-async fn nats_restarts_while_publishing_lose_no_rule() {
+async fn nats_restarts_and_a_kill_while_publishing_lose_no_rule() {
     let (mut server, js) = server_with_stream().await;
     let list = ready_list(&server.url(), ListConfig::default()).await;
 
@@ -37,12 +37,20 @@ async fn nats_restarts_while_publishing_lose_no_rule() {
         })
     };
     let mut during_restarts = Vec::new();
-    for _ in 0..3 {
+    for round in 0..3 {
         tokio::time::sleep(Duration::from_millis(1_000)).await;
         let before = acknowledged.load(Ordering::Acquire);
-        within(30, "restart", server.restart())
-            .await
-            .expect("nats restarts");
+        if round == 1 {
+            // kill -9: no shutdown at all.
+            server.kill().expect("kill -9");
+            within(30, "start again", server.start_again())
+                .await
+                .expect("nats back");
+        } else {
+            within(30, "restart", server.restart())
+                .await
+                .expect("nats restarts");
+        }
         during_restarts.push(before);
     }
     tokio::time::sleep(Duration::from_millis(1_000)).await;
