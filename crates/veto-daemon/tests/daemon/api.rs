@@ -265,3 +265,35 @@ async fn health_metrics_and_the_openapi_document_need_no_credentials() {
     }
     assert!(openapi["components"]["schemas"]["RevokeRequest"].is_object());
 }
+
+#[tokio::test]
+async fn the_daemon_refuses_to_start_on_an_incompatible_stream() {
+    let nats = within(30, "nats", veto_testkit::NatsServer::start())
+        .await
+        .expect("nats-server");
+    let js = async_nats::jetstream::new(within(10, "connect", nats.connect()).await.expect("connect"));
+    // Someone else's stream named VETO: other subjects, in memory.
+    let foreign = async_nats::jetstream::stream::Config {
+        name: "VETO".into(),
+        subjects: vec!["other.>".into()],
+        storage: async_nats::jetstream::stream::StorageType::Memory,
+        ..Default::default()
+    };
+    within(10, "create foreign stream", js.create_stream(foreign))
+        .await
+        .expect("created");
+    let mut settings = veto_daemon::config::Settings {
+        listen: "127.0.0.1:0".parse().expect("address"),
+        ..Default::default()
+    };
+    settings.nats.url = nats.url();
+    let error = within(30, "build", veto_daemon::Application::build(settings))
+        .await
+        .expect_err("an incompatible stream stops the daemon at start");
+    let message = format!("{error:#}");
+    assert!(message.contains("settings veto cannot use"), "{message}");
+    assert!(
+        message.contains("subjects") && message.contains("memory"),
+        "{message}"
+    );
+}
