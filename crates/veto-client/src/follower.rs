@@ -26,7 +26,7 @@ use async_nats::jetstream::{self, Message};
 use futures_util::StreamExt;
 use tokio::time::Instant;
 use tracing::{debug, info, warn};
-use veto_proto::{Event, STREAM_SUBJECTS, UnixSeconds};
+use veto_proto::{Event, KeyedEvent, STREAM_SUBJECTS, UnixSeconds};
 
 use crate::config::EventTrust;
 use crate::error::OpenError;
@@ -276,13 +276,12 @@ fn apply(shared: &Shared, feed: &mut Feed, message: &Message, is_current: bool) 
         Err(rejection) => Err(rejection.code()),
     };
     match event {
-        Ok((Event::Rule(rule), Some(digest))) if rule.expires_at <= UnixSeconds::now() => {
+        Ok(KeyedEvent::Rule(rule, digest)) if rule.expires_at <= UnixSeconds::now() => {
             feed.replica.forget(rule.kind, rule.iss.as_deref(), digest);
         }
-        Ok((Event::Rule(rule), Some(digest))) => feed.replica.apply_rule_keyed(&rule, digest, sequence),
-        Ok((Event::Lift(lift), Some(digest))) => feed.replica.forget(lift.kind, lift.iss.as_deref(), digest),
-        Ok((Event::Rule(_) | Event::Lift(_), None)) => {}
-        Ok((Event::Tick(tick), _)) => {
+        Ok(KeyedEvent::Rule(rule, digest)) => feed.replica.apply_rule_keyed(&rule, digest, sequence),
+        Ok(KeyedEvent::Lift(lift, digest)) => feed.replica.forget(lift.kind, lift.iss.as_deref(), digest),
+        Ok(KeyedEvent::Tick(tick)) => {
             // A daemon clock ahead of ours must not keep us "fresh" forever.
             let at = tick.at_unix_ms.min(now_unix_ms());
             shared.last_tick_unix_ms.fetch_max(at, Ordering::AcqRel);

@@ -61,4 +61,6 @@ pub use rule::{Lift, RevocationRule, RuleKind, Tick};
 pub use subject::{RULE_SUBJECT_PREFIX, STREAM_SUBJECTS, TICK_SUBJECT};
 pub use time::UnixSeconds;
 pub use validate::{Field, RuleError};
-pub use wire::{DecodeError, Event, KEY_ID_HEADER, SIGNATURE_HEADER, WIRE_VERSION, signing_input};
+pub use wire::{
+    DecodeError, Event, KEY_ID_HEADER, KeyedEvent, SIGNATURE_HEADER, WIRE_VERSION, signing_input,
+};

@@ -43,6 +43,28 @@ pub enum Event {
     Tick(Tick),
 }
 
+/// An event with the digest of its key (see [`Event::decode_keyed`]).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum KeyedEvent {
+    /// A revocation and its key digest.
+    Rule(RevocationRule, KeyDigest),
+    /// A lift and its key digest.
+    Lift(Lift, KeyDigest),
+    /// A tick (no key).
+    Tick(Tick),
+}
+
+impl KeyedEvent {
+    /// The event without its digest.
+    pub fn into_event(self) -> Event {
+        match self {
+            KeyedEvent::Rule(rule, _) => Event::Rule(rule),
+            KeyedEvent::Lift(lift, _) => Event::Lift(lift),
+            KeyedEvent::Tick(tick) => Event::Tick(tick),
+        }
+    }
+}
+
 /// Why bytes from the stream are not an event veto can apply.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
@@ -162,30 +184,36 @@ impl Event {
 
     /// An event from bytes that arrived on `subject`, refusing one on a foreign subject.
     pub fn decode_on(subject: &str, bytes: &[u8]) -> Result<Event, DecodeError> {
-        Event::decode_keyed(subject, bytes).map(|(event, _)| event)
+        Event::decode_keyed(subject, bytes).map(KeyedEvent::into_event)
     }
 
-    /// Like [`Event::decode_on`], also returning the key digest of a rule or lift (computed
-    /// once here, so a reader applying the event need not hash the key again).
-    pub fn decode_keyed(subject: &str, bytes: &[u8]) -> Result<(Event, Option<KeyDigest>), DecodeError> {
-        let event = Event::decode(bytes)?;
-        let key = match &event {
-            Event::Rule(rule) => Some((rule.kind, rule.digest())),
-            Event::Lift(lift) => Some((lift.kind, lift.digest())),
-            Event::Tick(_) => None,
+    /// Like [`Event::decode_on`], with the key digest of a rule or lift (computed once
+    /// here, so a reader applying the event need not hash the key again).
+    pub fn decode_keyed(subject: &str, bytes: &[u8]) -> Result<KeyedEvent, DecodeError> {
+        let keyed = match Event::decode(bytes)? {
+            Event::Rule(rule) => {
+                let digest = rule.digest();
+                KeyedEvent::Rule(rule, digest)
+            }
+            Event::Lift(lift) => {
+                let digest = lift.digest();
+                KeyedEvent::Lift(lift, digest)
+            }
+            Event::Tick(tick) => KeyedEvent::Tick(tick),
         };
-        let on_its_subject = match key {
+        let on_its_subject = match &keyed {
             // Compare parsed, not formatted: no string is built for the expected subject.
-            Some(key) => parse_rule_subject(subject) == Some(key),
-            None => subject == TICK_SUBJECT,
+            KeyedEvent::Rule(rule, digest) => parse_rule_subject(subject) == Some((rule.kind, *digest)),
+            KeyedEvent::Lift(lift, digest) => parse_rule_subject(subject) == Some((lift.kind, *digest)),
+            KeyedEvent::Tick(_) => subject == TICK_SUBJECT,
         };
         if !on_its_subject {
             return Err(DecodeError::SubjectMismatch {
-                expected: event.subject(),
+                expected: keyed.into_event().subject(),
                 found: subject.to_owned(),
             });
         }
-        Ok((event, key.map(|(_, digest)| digest)))
+        Ok(keyed)
     }
 
     /// A `Nats-Msg-Id` for the encoded event: the same bytes always get the same id, so a
