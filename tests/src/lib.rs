@@ -14,7 +14,6 @@
 //! - [`Report`]: what each scenario prints.
 
 use std::future::Future;
-use std::net::TcpListener;
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -144,15 +143,11 @@ fn vetod_binary() -> PathBuf {
 }
 
 impl DaemonProcess {
-    /// Starts `vetod` on a free port against `nats_url`.
+    /// Starts `vetod` on a port of its choosing against `nats_url`; restarts reuse it.
     pub async fn start(nats_url: &str) -> DaemonProcess {
-        let port = TcpListener::bind("127.0.0.1:0")
-            .and_then(|listener| listener.local_addr())
-            .expect("a free port")
-            .port();
         let mut process = DaemonProcess {
             child: None,
-            port,
+            port: 0,
             nats_url: nats_url.to_owned(),
         };
         process.start_again().await;
@@ -164,9 +159,10 @@ impl DaemonProcess {
         format!("http://127.0.0.1:{}", self.port)
     }
 
-    /// Starts the binary again on the same port.
+    /// Starts the binary again on the same port (port 0, the first time: the daemon binds
+    /// any free port and logs it, so no port is picked here that another test could take).
     pub async fn start_again(&mut self) {
-        let child = Command::new(vetod_binary())
+        let mut child = Command::new(vetod_binary())
             .args([
                 "--listen",
                 &format!("127.0.0.1:{}", self.port),
@@ -177,11 +173,37 @@ impl DaemonProcess {
                 "VETO_API_KEYS",
                 format!("admin:{}:revoke+lift+read", hash_api_key(ADMIN_KEY)),
             )
-            .env("VETO_LOG", "warn")
-            .stdout(Stdio::null())
+            .env("VETO_LOG", "info")
+            .env("VETO_LOG_JSON", "true")
+            .stdout(Stdio::piped())
             .stderr(Stdio::null())
             .spawn()
             .expect("vetod starts");
+        let (address_tx, address_rx) = oneshot::channel::<u16>();
+        if let Some(stdout) = child.stdout.take() {
+            // Reads the bound address from the log, then drains it so the daemon never
+            // blocks on a full pipe.
+            std::thread::spawn(move || {
+                use std::io::BufRead;
+                let mut address_tx = Some(address_tx);
+                for line in std::io::BufReader::new(stdout).lines().map_while(Result::ok) {
+                    let Ok(entry) = serde_json::from_str::<Value>(&line) else {
+                        continue;
+                    };
+                    if entry["fields"]["message"] == "vetod listening"
+                        && let Some(port) = entry["fields"]["address"]
+                            .as_str()
+                            .and_then(|address| address.rsplit(':').next()?.parse().ok())
+                        && let Some(sender) = address_tx.take()
+                    {
+                        let _ = sender.send(port);
+                    }
+                }
+            });
+        }
+        self.port = within(60, "vetod logs its address", address_rx)
+            .await
+            .expect("vetod listening");
         self.child = Some(child);
         wait_ready(&self.url()).await;
     }

@@ -33,8 +33,27 @@ impl NatsCluster {
         configure: impl Fn(crate::NatsServerBuilder) -> crate::NatsServerBuilder,
     ) -> Result<NatsCluster, TestkitError> {
         // Routes must be known before the nodes start, so the cluster ports are picked
-        // up front: bind port 0, note the port, release it. The window in which another
-        // process could take one of them is a few milliseconds.
+        // up front: bind port 0, note the port, release it. Another process (tests run in
+        // parallel) can take one in between; then the node fails to bind, and the whole
+        // cluster starts again on fresh ports.
+        const ATTEMPTS: usize = 5;
+        let mut attempt = 1;
+        loop {
+            match NatsCluster::start_once(size, &configure).await {
+                Err(TestkitError::NotReady { log_tail, .. })
+                    if attempt < ATTEMPTS && log_tail.contains("address already in use") =>
+                {
+                    attempt += 1;
+                }
+                result => return result,
+            }
+        }
+    }
+
+    async fn start_once(
+        size: usize,
+        configure: &impl Fn(crate::NatsServerBuilder) -> crate::NatsServerBuilder,
+    ) -> Result<NatsCluster, TestkitError> {
         let cluster_ports = (0..size)
             .map(|_| Ok(TcpListener::bind("127.0.0.1:0")?.local_addr()?.port()))
             .collect::<Result<Vec<u16>, std::io::Error>>()?;
@@ -53,6 +72,7 @@ impl NatsCluster {
                 routes,
             });
             builder.readiness = Readiness::Listening;
+            // On an error, the nodes already started are dropped, which kills them.
             nodes.push(builder.start().await?);
         }
         Ok(NatsCluster { nodes })

@@ -275,6 +275,19 @@ impl NatsServer {
         };
         self.port = Some(port);
 
+        if self.options.cluster.is_some() {
+            // A cluster node binds its route port after the client port: wait for that
+            // too, or a node that dies on a taken route port would pass for started.
+            loop {
+                if log_since(&self.log_path, log_start).contains("Listening for route connections") {
+                    break;
+                }
+                if !self.is_running() || tokio::time::Instant::now() >= deadline {
+                    return Err(self.not_ready("listening for routes", log_start));
+                }
+                tokio::time::sleep(Duration::from_millis(10)).await;
+            }
+        }
         if self.options.readiness == Readiness::Listening {
             return Ok(());
         }
@@ -328,13 +341,19 @@ fn read_client_port(ports_file: &Path) -> Option<u16> {
     url.rsplit(':').next()?.parse().ok()
 }
 
-/// The last 40 lines written to the log since `start`.
-fn log_tail(path: &Path, start: u64) -> String {
+/// Everything written to the log since `start`.
+fn log_since(path: &Path, start: u64) -> String {
     let mut text = String::new();
     if let Ok(mut file) = File::open(path) {
         let _ = file.seek(SeekFrom::Start(start));
         let _ = file.read_to_string(&mut text);
     }
+    text
+}
+
+/// The last 40 lines written to the log since `start`.
+fn log_tail(path: &Path, start: u64) -> String {
+    let text = log_since(path, start);
     let lines: Vec<&str> = text.lines().collect();
     lines[lines.len().saturating_sub(40)..].join("\n")
 }

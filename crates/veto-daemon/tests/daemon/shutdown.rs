@@ -1,7 +1,6 @@
 //! The real `vetod` binary: SIGTERM in the middle of a batch load finishes in-flight
 //! requests, exits 0, and every item that got a 2xx is in the stream.
 
-use std::net::TcpListener;
 use std::process::{Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -20,25 +19,41 @@ async fn sigterm_during_a_batch_load_loses_no_acknowledged_item() {
     let nats = within(30, "nats", NatsServer::start())
         .await
         .expect("nats-server starts");
-    let port = TcpListener::bind("127.0.0.1:0")
-        .expect("free port")
-        .local_addr()
-        .expect("addr")
-        .port();
     let hash = veto_daemon::auth::hash_api_key(ADMIN_KEY);
+    // Port 0: the daemon binds a free port and logs it (JSON), so no port is picked here
+    // that a parallel test could take first.
     let mut daemon = Command::new(env!("CARGO_BIN_EXE_vetod"))
-        .args([
-            "--listen",
-            &format!("127.0.0.1:{port}"),
-            "--nats-url",
-            &nats.url(),
-        ])
+        .args(["--listen", "127.0.0.1:0", "--nats-url", &nats.url()])
         .env("VETO_API_KEYS", format!("admin:{hash}:revoke+lift+read"))
-        .env("VETO_LOG", "warn")
-        .stdout(Stdio::null())
+        .env("VETO_LOG", "info")
+        .env("VETO_LOG_JSON", "true")
+        .stdout(Stdio::piped())
         .stderr(Stdio::null())
         .spawn()
         .expect("vetod starts");
+    let (port_tx, port_rx) = tokio::sync::oneshot::channel::<u16>();
+    let stdout = daemon.stdout.take().expect("stdout");
+    std::thread::spawn(move || {
+        use std::io::BufRead;
+        let mut port_tx = Some(port_tx);
+        // Keeps draining after the address, so the daemon never blocks on a full pipe.
+        for line in std::io::BufReader::new(stdout).lines().map_while(Result::ok) {
+            let Ok(entry) = serde_json::from_str::<Value>(&line) else {
+                continue;
+            };
+            if entry["fields"]["message"] == "vetod listening"
+                && let Some(port) = entry["fields"]["address"]
+                    .as_str()
+                    .and_then(|address| address.rsplit(':').next()?.parse().ok())
+                && let Some(sender) = port_tx.take()
+            {
+                let _ = sender.send(port);
+            }
+        }
+    });
+    let port = within(30, "vetod logs its address", port_rx)
+        .await
+        .expect("vetod listening");
     let base = format!("http://127.0.0.1:{port}");
     let http = reqwest::Client::builder()
         .timeout(Duration::from_secs(10))
