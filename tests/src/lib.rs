@@ -179,28 +179,8 @@ impl DaemonProcess {
             .stderr(Stdio::null())
             .spawn()
             .expect("vetod starts");
-        let (address_tx, address_rx) = oneshot::channel::<u16>();
-        if let Some(stdout) = child.stdout.take() {
-            // Reads the bound address from the log, then drains it so the daemon never
-            // blocks on a full pipe.
-            std::thread::spawn(move || {
-                use std::io::BufRead;
-                let mut address_tx = Some(address_tx);
-                for line in std::io::BufReader::new(stdout).lines().map_while(Result::ok) {
-                    let Ok(entry) = serde_json::from_str::<Value>(&line) else {
-                        continue;
-                    };
-                    if entry["fields"]["message"] == "vetod listening"
-                        && let Some(port) = entry["fields"]["address"]
-                            .as_str()
-                            .and_then(|address| address.rsplit(':').next()?.parse().ok())
-                        && let Some(sender) = address_tx.take()
-                    {
-                        let _ = sender.send(port);
-                    }
-                }
-            });
-        }
+        let stdout = child.stdout.take().expect("piped stdout");
+        let address_rx = veto_testkit::logs::port_from_json_log(stdout, "vetod listening");
         self.port = within(60, "vetod logs its address", address_rx)
             .await
             .expect("vetod listening");

@@ -15,6 +15,7 @@
 //! - [`binary`]: finding the server binary and checking its version.
 //! - [`server`]: one server process.
 //! - [`cluster`]: a JetStream cluster of servers.
+//! - [`logs`]: a port a child process logged.
 //! - [`proxy`]: a TCP proxy a test can cut, to isolate one client.
 //! - [`tokens`]: an ES256 test issuer, its JWKS server, and forged tokens.
 //! - [`wait`]: bounded polling.
@@ -31,6 +32,7 @@
 
 pub mod binary;
 pub mod cluster;
+pub mod logs;
 pub mod proxy;
 pub mod server;
 pub mod tokens;

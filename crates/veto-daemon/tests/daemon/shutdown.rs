@@ -31,26 +31,8 @@ async fn sigterm_during_a_batch_load_loses_no_acknowledged_item() {
         .stderr(Stdio::null())
         .spawn()
         .expect("vetod starts");
-    let (port_tx, port_rx) = tokio::sync::oneshot::channel::<u16>();
     let stdout = daemon.stdout.take().expect("stdout");
-    std::thread::spawn(move || {
-        use std::io::BufRead;
-        let mut port_tx = Some(port_tx);
-        // Keeps draining after the address, so the daemon never blocks on a full pipe.
-        for line in std::io::BufReader::new(stdout).lines().map_while(Result::ok) {
-            let Ok(entry) = serde_json::from_str::<Value>(&line) else {
-                continue;
-            };
-            if entry["fields"]["message"] == "vetod listening"
-                && let Some(port) = entry["fields"]["address"]
-                    .as_str()
-                    .and_then(|address| address.rsplit(':').next()?.parse().ok())
-                && let Some(sender) = port_tx.take()
-            {
-                let _ = sender.send(port);
-            }
-        }
-    });
+    let port_rx = veto_testkit::logs::port_from_json_log(stdout, "vetod listening");
     let port = within(30, "vetod logs its address", port_rx)
         .await
         .expect("vetod listening");
