@@ -71,12 +71,9 @@ async fn run_size(plan: &Plan, rules: u64, report: &mut Report) -> anyhow::Resul
         .context("connecting to nats-server")??;
     let js = jetstream::new(client.clone());
     let settings = StreamSettings::new(STREAM, &TokenPolicy::default(), 1)?;
-    timeout(
-        REQUEST_TIMEOUT,
-        js.create_stream(veto_client::stream::jetstream_config(&settings)),
-    )
-    .await
-    .context("creating the stream")??;
+    timeout(REQUEST_TIMEOUT, veto_daemon::nats::ensure_stream(&js, &settings))
+        .await
+        .context("creating the stream")??;
 
     eprintln!("  (publishing {label} rules to nats-server)");
     let started = Instant::now();

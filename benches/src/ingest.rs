@@ -41,7 +41,7 @@ pub async fn run(plan: &Plan, report: &mut Report) -> anyhow::Result<()> {
     let server = timeout(NATS_START_TIMEOUT, veto_testkit::NatsServer::start())
         .await
         .context("nats-server did not start in time")??;
-    let daemon = BenchDaemon::start(&server.url()).await?;
+    let daemon = BenchDaemon::start(&server.url(), |_| {}).await?;
     let mut values = (FIRST_INDEX..).map(|index| uuid_like_string(Namespace::DaemonJti, index));
 
     // Through the batch API.

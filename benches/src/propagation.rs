@@ -61,7 +61,7 @@ pub async fn run(plan: &Plan, report: &mut Report) -> anyhow::Result<()> {
     let server = timeout(NATS_START_TIMEOUT, veto_testkit::NatsServer::start())
         .await
         .context("nats-server did not start in time")??;
-    let daemon = BenchDaemon::start(&server.url()).await?;
+    let daemon = BenchDaemon::start(&server.url(), |_| {}).await?;
     let count = plan.propagation_clients;
     eprintln!("  (starting {count} clients)");
     let clients = start_clients(&server.url(), count).await?;

@@ -85,11 +85,11 @@ pub fn jti_rule(index: u64, now: UnixSeconds) -> RevocationRule {
 /// A replica holding `rules` jti rules (revoked values `0..rules`), filled the way the
 /// client's follower fills one during bootstrap: sized up front, one rule at a time.
 pub fn build_replica(rules: u64) -> Replica {
-    let replica = Replica::new(usize::try_from(rules).unwrap_or(usize::MAX), false);
+    let replica = Replica::new(usize::try_from(rules).unwrap_or(usize::MAX));
     let now = UnixSeconds::now();
     for index in 0..rules {
         // As if rule `index` were the stream's message `index + 1` (sequences start at 1).
-        replica.apply_rule(&jti_rule(index, now), index + 1);
+        replica.apply_rule(&jti_rule(index, now));
     }
     replica
 }

@@ -15,7 +15,7 @@ async fn a_node_lost_from_an_r3_cluster_loses_nothing() {
     let mut cluster = within(60, "cluster", NatsCluster::start(3))
         .await
         .expect("cluster forms");
-    let daemon = Daemon::start(&cluster.urls(), 3).await;
+    let daemon = daemon(&cluster.urls(), 3).await;
     let clients = start_clients(&cluster.node(1).url(), 2, ListConfig::default()).await;
     let more_clients = start_clients(&cluster.node(2).url(), 1, ListConfig::default()).await;
     let clients: Vec<_> = clients.into_iter().chain(more_clients).collect();

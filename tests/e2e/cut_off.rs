@@ -12,7 +12,7 @@ async fn a_cut_off_client_goes_stale_rejects_and_catches_up() {
     let nats = within(30, "nats", NatsServer::start())
         .await
         .expect("nats-server");
-    let daemon = Daemon::start(&nats.url(), 1).await;
+    let daemon = daemon(&nats.url(), 1).await;
     let writer = Writer::new(&daemon.url);
     let proxy = within(
         5,

@@ -6,8 +6,8 @@
 use std::time::Duration;
 
 use async_nats::ConnectOptions;
-use veto_client::signing::{EventSigner, VerificationKeys};
-use veto_client::{ListConfig, RevocationList, Verdict};
+use veto_client::{ListConfig, RevocationList, Verdict, VerificationKeys};
+use veto_daemon::signer::EventSigner;
 use veto_e2e::*;
 use veto_testkit::NatsCluster;
 
@@ -45,9 +45,9 @@ async fn the_deployed_permissions_let_only_the_daemon_publish() {
     let seed_file = seed_dir.join("signing-seed");
     std::fs::write(&seed_file, EventSigner::generate_seed()).expect("seed file");
     let signer = EventSigner::from_seed_file("test-key", &seed_file).expect("signer");
-    let daemon = Daemon::start_with(&cluster.urls(), 3, |settings| {
+    let daemon = daemon_with(&cluster.urls(), 3, |settings| {
         settings.nats.user = Some("vetod".into());
-        settings.nats.password = Some(veto_daemon::config::Secret(VETOD_PASSWORD.into()));
+        settings.nats.password = Some(VETOD_PASSWORD.to_owned().into());
         settings.signing.key_id = Some("test-key".into());
         settings.signing.seed_file = Some(seed_file.clone());
     })

@@ -10,10 +10,12 @@ use axum::http::{Request, StatusCode, header};
 use axum::routing::get;
 use serde_json::json;
 use tower::ServiceExt;
+use veto_api::RevokeRequest;
 use veto_client::ListConfig;
 use veto_client::jwt::{JwksConfig, JwksSource, Validator, ValidatorConfig};
 use veto_client::layer::VetoAuthLayer;
 use veto_e2e::*;
+use veto_proto::{RuleKind, UnixSeconds};
 use veto_testkit::{JwksServer, NatsServer, TestIssuer};
 
 async fn status(router: &Router, token: &str) -> StatusCode {
@@ -44,7 +46,7 @@ async fn a_revocation_reaches_a_service_behind_the_layer() {
     let nats = within(30, "nats", NatsServer::start())
         .await
         .expect("nats-server");
-    let daemon = Daemon::start(&nats.url(), 1).await;
+    let daemon = daemon(&nats.url(), 1).await;
     let writer = Writer::new(&daemon.url);
     let issuer = TestIssuer::new("https://idp.test");
     let jwks = within(5, "jwks", JwksServer::start(&issuer)).await.expect("jwks");
@@ -64,16 +66,13 @@ async fn a_revocation_reaches_a_service_behind_the_layer() {
     let claims = issuer.claims("orders", Duration::from_secs(600));
     let token = issuer.mint(&claims);
     assert_eq!(status(&router, &token).await, StatusCode::OK);
-    let body = json!({"kind": "jti", "value": claims["jti"], "iss": issuer.issuer(), "exp": claims["exp"]});
+    let request = RevokeRequest {
+        iss: Some(issuer.issuer().to_owned()),
+        exp: claims["exp"].as_i64().map(UnixSeconds),
+        ..RevokeRequest::new(RuleKind::Jti, claims["jti"].as_str())
+    };
     assert!(matches!(
-        writer
-            .send_until_acknowledged(
-                reqwest::Method::POST,
-                "/v1/revocations",
-                Some(&body),
-                Duration::from_secs(10)
-            )
-            .await,
+        writer.revoke(&request, Duration::from_secs(10)).await,
         Written::Acknowledged(_)
     ));
     let by_jti = refused_within(&router, &token, 5).await;
@@ -84,21 +83,16 @@ async fn a_revocation_reaches_a_service_behind_the_layer() {
     claims["iat"] = json!(veto_testkit::tokens::now_unix() - 30);
     let older = issuer.mint(&claims);
     assert_eq!(status(&router, &older).await, StatusCode::OK);
-    let body = json!({"kind": "sub", "value": "carol", "iss": issuer.issuer()});
-    let Written::Acknowledged(stored) = writer
-        .send_until_acknowledged(
-            reqwest::Method::POST,
-            "/v1/revocations",
-            Some(&body),
-            Duration::from_secs(10),
-        )
-        .await
-    else {
+    let request = RevokeRequest {
+        iss: Some(issuer.issuer().to_owned()),
+        ..RevokeRequest::new(RuleKind::Sub, Some("carol"))
+    };
+    let Written::Acknowledged(stored) = writer.revoke(&request, Duration::from_secs(10)).await else {
         panic!("the sub revocation is acknowledged");
     };
     let by_sub = refused_within(&router, &older, 5).await;
     // A token issued after the revocation's moment is still served.
-    claims["iat"] = stored["rule"]["issued_before"].clone();
+    claims["iat"] = json!(stored.rule.issued_before.map(|at| at.0));
     claims["jti"] = json!(veto_testkit::tokens::random_id());
     assert_eq!(status(&router, &issuer.mint(&claims)).await, StatusCode::OK);
 

@@ -9,10 +9,10 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use reqwest::Method;
-use serde_json::json;
+use veto_api::{RevokeRequest, RuleKey};
 use veto_client::{ListConfig, RevocationList, Verdict};
 use veto_e2e::*;
+use veto_proto::{RuleKind, UnixSeconds};
 use veto_testkit::NatsServer;
 
 const KEYS: usize = 30;
@@ -82,7 +82,7 @@ async fn lifts_and_expiries_under_load_are_never_misreported() {
         .await
         .expect("nats-server");
     // One second of leeway, so that short-lived rules really expire during the test.
-    let daemon = Daemon::start_with(&nats.url(), 1, |settings| {
+    let daemon = daemon_with(&nats.url(), 1, |settings| {
         settings.tokens.leeway = Duration::from_secs(1)
     })
     .await;
@@ -117,23 +117,12 @@ async fn lifts_and_expiries_under_load_are_never_misreported() {
         let is_live = live.get(&key).copied().unwrap_or(false);
         let lift = is_live && next_random() % 3 == 0;
         let short_lived = next_random() % 4 == 0;
-        let (method, path, body, expected) = if lift {
-            (
-                Method::DELETE,
-                format!("/v1/revocations/jti/{key}"),
-                None,
-                Expected::Lifted,
-            )
+        // exp + 1 s leeway: a short-lived rule expires about 3 s after it is written.
+        let exp = unix_now() + if short_lived { 2 } else { 3600 };
+        let expected = if lift {
+            Expected::Lifted
         } else {
-            // exp + 1 s leeway: a short-lived rule expires about 3 s after it is written.
-            let exp = unix_now() + if short_lived { 2 } else { 3600 };
-            let body = json!({"kind": "jti", "value": key, "exp": exp});
-            (
-                Method::POST,
-                "/v1/revocations".to_owned(),
-                Some(body),
-                Expected::RevokedUntil(exp + 1),
-            )
+            Expected::RevokedUntil(exp + 1)
         };
         model.lock().expect("lock").insert(
             key.clone(),
@@ -142,20 +131,27 @@ async fn lifts_and_expiries_under_load_are_never_misreported() {
                 acknowledged_at: None,
             },
         );
-        let written = writer
-            .send_until_acknowledged(method, &path, body.as_ref(), Duration::from_secs(10))
-            .await;
-        let expected = match written {
-            Written::Acknowledged(ref body) => match expected {
+        let patience = Duration::from_secs(10);
+        let expected = if lift {
+            match writer
+                .lift(&RuleKey::new(RuleKind::Jti, Some(&key)), patience)
+                .await
+            {
+                Written::Acknowledged(_) => Expected::Lifted,
+                // Lifting a rule that expired meanwhile: nothing live to lift.
+                Written::Rejected(404, _) => Expected::Lifted,
+                other => panic!("lifting {key} failed: {other:?}"),
+            }
+        } else {
+            let request = RevokeRequest {
+                exp: Some(UnixSeconds(exp)),
+                ..RevokeRequest::new(RuleKind::Jti, Some(&key))
+            };
+            match writer.revoke(&request, patience).await {
                 // A revocation merged with a longer-lived rule keeps the later expiry.
-                Expected::RevokedUntil(_) => {
-                    Expected::RevokedUntil(body["rule"]["expires_at"].as_i64().expect("expires_at"))
-                }
-                Expected::Lifted => Expected::Lifted,
-            },
-            // Lifting a rule that expired meanwhile: nothing live to lift.
-            Written::Rejected(404, _) => Expected::Lifted,
-            other => panic!("operation on {key} failed: {other:?}"),
+                Written::Acknowledged(stored) => Expected::RevokedUntil(stored.rule.expires_at.0),
+                other => panic!("revoking {key} failed: {other:?}"),
+            }
         };
         live.insert(key.clone(), matches!(expected, Expected::RevokedUntil(_)));
         model.lock().expect("lock").insert(

@@ -17,7 +17,7 @@ async fn nats_restarts_during_a_write_load_lose_nothing() {
     let mut nats = within(30, "nats", NatsServer::start())
         .await
         .expect("nats-server");
-    let daemon = Daemon::start(&nats.url(), 1).await;
+    let daemon = daemon(&nats.url(), 1).await;
     let clients = start_clients(&nats.url(), 3, ListConfig::default()).await;
     let writer = Writer::new(&daemon.url);
 

@@ -11,7 +11,7 @@ async fn a_revocation_reaches_twenty_clients() {
     let nats = within(30, "nats", NatsServer::start())
         .await
         .expect("nats-server");
-    let daemon = Daemon::start(&nats.url(), 1).await;
+    let daemon = daemon(&nats.url(), 1).await;
     let clients = start_clients(&nats.url(), 20, ListConfig::default()).await;
     let writer = Writer::new(&daemon.url);
 

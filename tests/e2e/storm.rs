@@ -102,7 +102,7 @@ async fn a_storm_of_bad_requests_changes_nothing() {
     let nats = within(30, "nats", NatsServer::start())
         .await
         .expect("nats-server");
-    let daemon = Daemon::start(&nats.url(), 1).await;
+    let daemon = daemon(&nats.url(), 1).await;
     let http = reqwest::Client::builder()
         .timeout(Duration::from_secs(10))
         .build()

@@ -8,215 +8,48 @@
 //!
 //! # Layout
 //!
-//! - [`Daemon`]: `vetod` in-process on port 0; [`DaemonProcess`]: the real binary.
-//! - [`Writer`]: HTTP writes that retry until acknowledged.
+//! - [`daemon`]: `vetod` in-process on port 0; [`DaemonProcess`]: the real binary
+//!   (both from the test kit).
+//! - [`Writer`]: writes through veto-api's `AdminClient` that retry until acknowledged.
 //! - [`start_clients`], [`converge`]: many replicas, and waiting until they agree.
 //! - [`Report`]: what each scenario prints.
 
 use std::future::Future;
-use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use serde_json::Value;
-use tokio::sync::oneshot;
-use tokio::task::JoinHandle;
+use veto_api::{AdminClient, AdminError, LiftResponse, RevokeRequest, RuleKey, RuleResponse};
 use veto_client::{ListConfig, RevocationList, TokenFacts, Verdict};
-use veto_daemon::Application;
-use veto_daemon::auth::{ApiKeyEntry, Permission, hash_api_key};
 use veto_daemon::config::Settings;
+use veto_proto::RuleKind;
+pub use veto_testkit::daemon::{ADMIN_KEY, DaemonProcess, TestDaemon};
+pub use veto_testkit::within;
 
-/// The admin API key every scenario uses.
-pub const ADMIN_KEY: &str = "veto_e2e_admin_key";
-
-/// Every await in a scenario is bounded.
-pub async fn within<T>(seconds: u64, what: &str, future: impl Future<Output = T>) -> T {
-    tokio::time::timeout(Duration::from_secs(seconds), future)
-        .await
-        .unwrap_or_else(|_| panic!("timed out after {seconds}s: {what}"))
+/// `vetod` in this process against `nats_urls` with `replicas`, ready.
+pub async fn daemon(nats_urls: &str, replicas: usize) -> TestDaemon {
+    daemon_with(nats_urls, replicas, |_| {}).await
 }
 
-fn admin_keys() -> Vec<ApiKeyEntry> {
-    vec![ApiKeyEntry {
-        name: "admin".into(),
-        sha256: hash_api_key(ADMIN_KEY),
-        permissions: vec![Permission::Revoke, Permission::Lift, Permission::Read],
-    }]
+/// Like [`daemon`], with settings adjusted by `adjust`.
+pub async fn daemon_with(nats_urls: &str, replicas: usize, adjust: impl FnOnce(&mut Settings)) -> TestDaemon {
+    let mut settings = veto_testkit::daemon::test_settings(nats_urls);
+    settings.stream.replicas = replicas;
+    adjust(&mut settings);
+    TestDaemon::start_with(settings).await
 }
 
-/// `vetod` running in this process.
-#[derive(Debug)]
-pub struct Daemon {
-    /// `http://127.0.0.1:<port>`.
-    pub url: String,
-    stop: Option<oneshot::Sender<()>>,
-    task: Option<JoinHandle<anyhow::Result<()>>>,
-}
-
-impl Daemon {
-    /// A daemon on port 0 against `nats_urls` (comma-separated) with `replicas`.
-    pub async fn start(nats_urls: &str, replicas: usize) -> Daemon {
-        Daemon::start_with(nats_urls, replicas, |_| {}).await
-    }
-
-    /// Like [`Daemon::start`], with settings adjusted by `adjust`.
-    pub async fn start_with(nats_urls: &str, replicas: usize, adjust: impl FnOnce(&mut Settings)) -> Daemon {
-        let mut settings = Settings {
-            listen: "127.0.0.1:0".parse().expect("address"),
-            ..Settings::default()
-        };
-        settings.nats.url = nats_urls.to_owned();
-        settings.stream.replicas = replicas;
-        settings.api.publish_timeout = Duration::from_secs(2);
-        settings.rate_limit.per_second = 0;
-        settings.auth.api_keys = admin_keys();
-        adjust(&mut settings);
-        let app = within(60, "daemon build", Application::build(settings))
-            .await
-            .expect("daemon builds");
-        let url = format!("http://{}", app.local_addr());
-        let (stop, stopped) = oneshot::channel::<()>();
-        let task = tokio::spawn(app.run_until(async move {
-            let _ = stopped.await;
-        }));
-        let daemon = Daemon {
-            url,
-            stop: Some(stop),
-            task: Some(task),
-        };
-        wait_ready(&daemon.url).await;
-        daemon
-    }
-}
-
-impl Drop for Daemon {
-    fn drop(&mut self) {
-        if let Some(stop) = self.stop.take() {
-            let _ = stop.send(());
-        }
-        if let Some(task) = self.task.take() {
-            task.abort();
-        }
-    }
-}
-
-/// Waits (bounded) until `GET /readyz` answers 200.
-pub async fn wait_ready(url: &str) {
-    let http = reqwest::Client::new();
-    within(60, "daemon ready", async {
-        loop {
-            if let Ok(response) = http.get(format!("{url}/readyz")).send().await
-                && response.status() == 200
-            {
-                return;
-            }
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
-    })
-    .await;
-}
-
-/// The real `vetod` binary, so it can be killed with SIGKILL.
-#[derive(Debug)]
-pub struct DaemonProcess {
-    child: Option<Child>,
-    port: u16,
-    nats_url: String,
-}
-
-/// The `vetod` binary next to this test binary (`target/<profile>/vetod`), built by the
-/// workspace test run; built here if missing.
-fn vetod_binary() -> PathBuf {
-    let target_dir = std::env::current_exe()
-        .ok()
-        .and_then(|exe| exe.parent()?.parent().map(PathBuf::from))
-        .unwrap_or_else(|| PathBuf::from("target/debug"));
-    let binary = target_dir.join("vetod");
-    if !binary.is_file() {
-        let status = Command::new(env!("CARGO"))
-            .args(["build", "-p", "veto-daemon", "--bin", "vetod"])
-            .status()
-            .expect("cargo runs");
-        assert!(status.success(), "building vetod");
-    }
-    binary
-}
-
-impl DaemonProcess {
-    /// Starts `vetod` on a port of its choosing against `nats_url`; restarts reuse it.
-    pub async fn start(nats_url: &str) -> DaemonProcess {
-        let mut process = DaemonProcess {
-            child: None,
-            port: 0,
-            nats_url: nats_url.to_owned(),
-        };
-        process.start_again().await;
-        process
-    }
-
-    /// `http://127.0.0.1:<port>`.
-    pub fn url(&self) -> String {
-        format!("http://127.0.0.1:{}", self.port)
-    }
-
-    /// Starts the binary again on the same port (port 0, the first time: the daemon binds
-    /// any free port and logs it, so no port is picked here that another test could take).
-    pub async fn start_again(&mut self) {
-        let mut child = Command::new(vetod_binary())
-            .args([
-                "--listen",
-                &format!("127.0.0.1:{}", self.port),
-                "--nats-url",
-                &self.nats_url,
-            ])
-            .env(
-                "VETO_API_KEYS",
-                format!("admin:{}:revoke+lift+read", hash_api_key(ADMIN_KEY)),
-            )
-            .env("VETO_LOG", "info")
-            .env("VETO_LOG_JSON", "true")
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("vetod starts");
-        let stdout = child.stdout.take().expect("piped stdout");
-        let address_rx = veto_testkit::logs::port_from_json_log(stdout, "vetod listening");
-        self.port = within(60, "vetod logs its address", address_rx)
-            .await
-            .expect("vetod listening");
-        self.child = Some(child);
-        wait_ready(&self.url()).await;
-    }
-
-    /// SIGKILL: no shutdown, no drain.
-    pub fn kill(&mut self) {
-        if let Some(mut child) = self.child.take() {
-            let _ = child.kill();
-            let _ = child.wait();
-        }
-    }
-}
-
-impl Drop for DaemonProcess {
-    fn drop(&mut self) {
-        self.kill();
-    }
-}
-
-/// Writes through the admin API, retrying until acknowledged.
+/// Writes through the admin API, retrying what may succeed later.
 #[derive(Clone, Debug)]
 pub struct Writer {
-    http: reqwest::Client,
-    base_url: String,
+    api: AdminClient,
 }
 
 /// What a write came to.
 #[derive(Debug, Clone, PartialEq)]
-pub enum Written {
+pub enum Written<T> {
     /// 2xx, with the body.
-    Acknowledged(Value),
-    /// A 4xx other than 429: the request itself is wrong.
-    Rejected(u16, Value),
+    Acknowledged(T),
+    /// A 4xx that retrying cannot change: its status and code.
+    Rejected(u16, String),
     /// No 2xx before the deadline.
     GaveUp,
 }
@@ -224,53 +57,52 @@ pub enum Written {
 impl Writer {
     /// A writer to `base_url` with the admin key.
     pub fn new(base_url: &str) -> Writer {
-        Writer {
-            http: reqwest::Client::builder()
-                .timeout(Duration::from_secs(5))
-                .build()
-                .expect("client"),
-            base_url: base_url.to_owned(),
-        }
+        let api = AdminClient::new(
+            base_url.parse().expect("a URL"),
+            Some(ADMIN_KEY.to_owned().into()),
+            Duration::from_secs(5),
+        )
+        .expect("an admin client");
+        Writer { api }
     }
 
-    /// Points the writer at another daemon.
-    pub fn with_url(&self, base_url: &str) -> Writer {
-        Writer {
-            http: self.http.clone(),
-            base_url: base_url.to_owned(),
-        }
-    }
-
-    /// Sends `method path` with `body` until a 2xx or a non-retryable 4xx, retrying 503s,
-    /// 409s, 429s and connection errors with the same request, for up to `patience`.
-    pub async fn send_until_acknowledged(
+    /// Calls `attempt` until it succeeds or fails for good, retrying 503s, 409s, 429s
+    /// and connection errors with the same request, for up to `patience`.
+    pub async fn until_acknowledged<T, Fut>(
         &self,
-        method: reqwest::Method,
-        path: &str,
-        body: Option<&Value>,
         patience: Duration,
-    ) -> Written {
+        mut attempt: impl FnMut(AdminClient) -> Fut,
+    ) -> Written<T>
+    where
+        Fut: Future<Output = Result<T, AdminError>>,
+    {
         let deadline = Instant::now() + patience;
         while Instant::now() < deadline {
-            let mut request = self
-                .http
-                .request(method.clone(), format!("{}{path}", self.base_url))
-                .bearer_auth(ADMIN_KEY);
-            if let Some(body) = body {
-                request = request.json(body);
-            }
-            if let Ok(response) = request.send().await {
-                let status = response.status().as_u16();
-                let body: Value = response.json().await.unwrap_or(Value::Null);
-                match status {
-                    200..=299 => return Written::Acknowledged(body),
-                    409 | 429 | 500..=599 => {}
-                    _ => return Written::Rejected(status, body),
-                }
+            match attempt(self.api.clone()).await {
+                Ok(answer) => return Written::Acknowledged(answer),
+                Err(error) if error.is_retryable() => {}
+                Err(AdminError::Api { status, code, .. }) => return Written::Rejected(status, code),
+                Err(_) => {}
             }
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
         Written::GaveUp
+    }
+
+    /// Revokes as `request` asks, retrying until acknowledged.
+    pub async fn revoke(&self, request: &RevokeRequest, patience: Duration) -> Written<RuleResponse> {
+        self.until_acknowledged(patience, |api| async move {
+            api.revoke(request).await.map(|revoked| revoked.reply.body)
+        })
+        .await
+    }
+
+    /// Lifts the rule for `key`, retrying until acknowledged.
+    pub async fn lift(&self, key: &RuleKey, patience: Duration) -> Written<LiftResponse> {
+        self.until_acknowledged(patience, |api| async move {
+            api.lift(key, None).await.map(|reply| reply.body)
+        })
+        .await
     }
 
     /// Revokes every value as a jti, `concurrency` at a time, each retried until
@@ -292,12 +124,8 @@ impl Writer {
 
     /// Revokes a jti (retrying until acknowledged); `true` once acknowledged.
     pub async fn revoke_jti(&self, value: &str, patience: Duration) -> bool {
-        let body = serde_json::json!({"kind": "jti", "value": value});
-        matches!(
-            self.send_until_acknowledged(reqwest::Method::POST, "/v1/revocations", Some(&body), patience)
-                .await,
-            Written::Acknowledged(_)
-        )
+        let request = RevokeRequest::new(RuleKind::Jti, Some(value));
+        matches!(self.revoke(&request, patience).await, Written::Acknowledged(_))
     }
 }
 

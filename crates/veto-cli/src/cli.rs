@@ -6,7 +6,7 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 use reqwest::Url;
 use veto_proto::{RuleKind, UnixSeconds};
 
-use crate::error::Secret;
+use crate::error::{Secret, parse_secret};
 use crate::times::parse_instant;
 
 /// The end of `veto --help`: instant syntax and the exit codes ([`crate::Exit`]).
@@ -58,12 +58,13 @@ pub struct Connection {
         env = "VETO_API_KEY",
         hide_env_values = true,
         global = true,
-        conflicts_with = "token"
+        conflicts_with = "token",
+        value_parser = parse_secret
     )]
     pub api_key: Option<Secret>,
 
     /// An admin JWT, sent as `Authorization: Bearer`.
-    #[arg(long, env = "VETO_TOKEN", hide_env_values = true, global = true)]
+    #[arg(long, env = "VETO_TOKEN", hide_env_values = true, global = true, value_parser = parse_secret)]
     pub token: Option<Secret>,
 
     /// NATS, for `check` and the stream part of `status`.

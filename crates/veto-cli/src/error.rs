@@ -1,9 +1,9 @@
 //! What can go wrong, and the exit code each failure maps to.
 
-use std::fmt;
 use std::process::ExitCode;
 
 use reqwest::StatusCode;
+use veto_api::AdminError;
 
 /// The documented exit codes of `veto` (also in `veto --help` and the crate doc).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -114,51 +114,39 @@ fn is_unavailable(status: StatusCode) -> bool {
     )
 }
 
-/// An error and its causes, `outer: inner: innermost`: reqwest and async-nats put the
-/// useful part ("Connection refused") in the source chain, not in the top message.
-pub fn with_causes(error: &(dyn std::error::Error + 'static)) -> String {
-    let mut text = error.to_string();
-    let mut source = error.source();
-    while let Some(cause) = source {
-        let cause_text = cause.to_string();
-        // Some errors repeat their source in their own message; say it once.
-        if !text.contains(&cause_text) {
-            text.push_str(": ");
-            text.push_str(&cause_text);
+pub use veto_api::client::with_causes;
+
+impl From<AdminError> for CliError {
+    fn from(error: AdminError) -> CliError {
+        match error {
+            AdminError::Usage(message) => CliError::Usage(message),
+            AdminError::Unreachable { what, detail } => CliError::Unreachable { what, detail },
+            AdminError::Api {
+                status,
+                code,
+                message,
+                ..
+            } => CliError::Api {
+                status: StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR),
+                code,
+                message,
+            },
+            AdminError::Unexpected { what, detail } => CliError::UnexpectedResponse { what, detail },
+            other => CliError::UnexpectedResponse {
+                what: "the admin API".to_owned(),
+                detail: other.to_string(),
+            },
         }
-        source = cause.source();
-    }
-    text
-}
-
-/// A secret from a flag or the environment (an API key or a bearer token). Its `Debug`
-/// and `Display` never show it, so neither a log line nor an error message can.
-#[derive(Clone, PartialEq, Eq)]
-pub struct Secret(String);
-
-impl Secret {
-    /// The secret itself, for the `Authorization` header only.
-    pub fn expose(&self) -> &str {
-        &self.0
     }
 }
 
-impl From<String> for Secret {
-    fn from(value: String) -> Secret {
-        Secret(value)
-    }
-}
+/// A secret from a flag or the environment (an API key or a bearer token): never in a
+/// `Debug` or `Display`.
+pub type Secret = secrecy::SecretString;
 
-impl fmt::Debug for Secret {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("Secret(***)")
-    }
-}
-
-impl fmt::Display for Secret {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("***")
-    }
+/// Parses a secret flag.
+pub fn parse_secret(text: &str) -> Result<Secret, std::convert::Infallible> {
+    Ok(Secret::from(text.to_owned()))
 }
 
 #[cfg(test)]
@@ -195,8 +183,9 @@ mod tests {
 
     #[test]
     fn secrets_never_format() {
-        let secret = Secret::from("hunter2".to_owned());
-        assert!(!format!("{secret:?} {secret}").contains("hunter2"));
-        assert_eq!(secret.expose(), "hunter2");
+        use secrecy::ExposeSecret as _;
+        let secret = parse_secret("hunter2").unwrap();
+        assert!(!format!("{secret:?}").contains("hunter2"));
+        assert_eq!(secret.expose_secret(), "hunter2");
     }
 }

@@ -1,6 +1,6 @@
 //! `veto`, the command line of veto: revoke, lift and inspect JWT revocations from a
 //! terminal. A thin client of vetod's admin API (`/v1/revocations`, `/healthz`,
-//! `/readyz`, `/metrics`), plus `veto check`, which loads the list straight from NATS
+//! `/readyz`, `/v1/status`) through veto-api's `AdminClient`, plus `veto check`, which loads the list straight from NATS
 //! with veto-client and checks token facts exactly as a service would.
 //!
 //! ```text
@@ -35,8 +35,7 @@
 //!
 //! - [`cli`]: flags, environment variables and subcommands (clap).
 //! - [`commands`]: one module per group of subcommands; each returns a [`Report`].
-//! - [`api`]: the typed admin API client and its request and response types.
-//! - [`replica`]: the list and stream state read from NATS (`check`, `status`).
+//! - [`nats`]: the list and stream state read straight from NATS (`check`, `status`).
 //! - [`token`]: reading a JWT's header and claims without verifying it.
 //! - [`times`]: instants on the command line and on the screen.
 //! - [`output`]: [`Report`], text and JSON renderings.
@@ -70,12 +69,11 @@
 //! # Ok(()) }
 //! ```
 
-pub mod api;
 pub mod cli;
 pub mod commands;
 pub mod error;
+pub mod nats;
 pub mod output;
-pub mod replica;
 pub mod times;
 pub mod token;
 
@@ -83,7 +81,8 @@ pub use cli::Cli;
 pub use error::{CliError, Exit};
 pub use output::Report;
 
-use crate::api::AdminClient;
+use veto_api::AdminClient;
+
 use crate::cli::{Command, TokenCommand};
 
 /// Runs one command line to its report. Only `check` works without the daemon (and
@@ -96,6 +95,7 @@ pub async fn run(cli: Cli) -> Result<Report, CliError> {
             connection.credential(),
             connection.timeout,
         )
+        .map_err(CliError::from)
     };
     match cli.command {
         Command::Revoke(command) => commands::revoke::run(&admin_api()?, command).await,

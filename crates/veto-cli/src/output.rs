@@ -5,9 +5,9 @@ use std::fmt::Write as _;
 use serde_json::Value;
 use veto_proto::{RevocationRule, RuleKind, UnixSeconds};
 
-use crate::api::RuleResponse;
 use crate::error::Exit;
 use crate::times::describe;
+use veto_api::RuleResponse;
 
 /// A finished command: both renderings (`--json` picks one) and the exit code.
 #[derive(Debug, Clone)]

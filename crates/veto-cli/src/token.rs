@@ -99,8 +99,7 @@ pub struct UnverifiedToken {
 /// Reads a compact JWT (`header.payload.signature`) without verifying it. Surrounding
 /// whitespace and a `Bearer ` prefix (pasted from a header) are ignored.
 pub fn decode_unverified(token: &str) -> Result<UnverifiedToken, TokenError> {
-    let token = token.trim();
-    let token = token.strip_prefix("Bearer ").unwrap_or(token).trim();
+    let token = veto_client::jwt::bearer::from_pasted(token);
     let segments: Vec<&str> = token.split('.').collect();
     match segments.as_slice() {
         [header, payload, _signature] => {

@@ -1,10 +1,11 @@
 //! How a [`crate::RevocationList`] follows the stream and what it does when stale.
 
+use std::sync::Arc;
 use std::time::Duration;
 
-use veto_proto::StreamSettings;
+use veto_proto::{StreamSettings, VerificationKeys};
 
-use crate::signing::VerificationKeys;
+use crate::observer::Observer;
 
 /// Which events a list applies.
 #[derive(Clone, Debug, Default)]
@@ -42,9 +43,9 @@ pub struct ListConfig {
     pub max_staleness: Duration,
     /// What checks answer while stale. Default [`StalePolicy::FailOpen`].
     pub stale_policy: StalePolicy,
-    /// Keep every rule in full (value, reason, audit fields) besides the compact
-    /// check structures, so it can be listed. The daemon does; services need not.
-    pub retain_rules: bool,
+    /// Told of every change the list applies (the daemon keeps its listing index
+    /// this way); services need none. Default none.
+    pub observer: Option<Arc<dyn Observer>>,
     /// How often expired rules are dropped from memory. Default 10 s. (A check never
     /// matches an expired rule, swept or not.)
     pub sweep_interval: Duration,
@@ -58,7 +59,7 @@ impl Default for ListConfig {
             stream_name: StreamSettings::DEFAULT_NAME.to_owned(),
             max_staleness: Duration::from_secs(10),
             stale_policy: StalePolicy::FailOpen,
-            retain_rules: false,
+            observer: None,
             sweep_interval: Duration::from_secs(10),
             trust: EventTrust::AcceptUnsigned,
         }
@@ -84,9 +85,9 @@ impl ListConfig {
         self
     }
 
-    /// The same configuration, retaining full rules (or not).
-    pub fn retain_rules(mut self, retain: bool) -> Self {
-        self.retain_rules = retain;
+    /// The same configuration, telling `observer` of every change applied.
+    pub fn observed_by(mut self, observer: Arc<dyn Observer>) -> Self {
+        self.observer = Some(observer);
         self
     }
 

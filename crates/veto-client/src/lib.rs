@@ -14,18 +14,25 @@
 //!
 //! # Layout
 //!
+//! Data flows one way: [`follower`] → [`replica`] → [`list`]'s `check()`.
+//!
 //! - [`list`]: the handle, [`RevocationList`].
-//! - [`config`]: [`ListConfig`], [`StalePolicy`].
+//! - [`config`]: [`ListConfig`], [`StalePolicy`], [`EventTrust`].
 //! - [`verdict`]: the [`Verdict`] a check answers.
-//! - [`replica`]: one in-memory copy: bloom filter, exact sets, `all` rules.
+//! - [`replica`]: one in-memory copy: bloom filter, exact sets, `all` rules; its read
+//!   path (`replica/check.rs`) and its writer's side (`replica/write.rs`).
 //! - [`bloom`]: the lock-free split-block bloom filter.
 //! - [`exact`]: the compact concurrent exact set.
 //! - [`follower`]: the task that bootstraps, follows, sweeps and rebuilds.
+//! - `shared`: the state the handle, the follower and the watcher share.
 //! - `watcher`: turns tick age into the stale bit; exports metrics.
-//! - [`signing`]: Ed25519 event signatures (daemon side and client side).
-//! - [`metrics`]: metric names. [`stream`]: the JetStream config for the stream.
+//! - [`observer`]: the hook a daemon keeps its listing index with.
+//! - [`metrics`]: metric names.
 //! - `jwt` (feature `jwt`): the validator and its key sources.
 //! - `layer` (feature `axum`): the tower layer for axum services.
+//!
+//! Event signatures are verified with [`veto_proto::VerificationKeys`]; signing is the
+//! daemon's. Creating the stream is the daemon's too: this crate only reads.
 //!
 //! # Example
 //!
@@ -36,12 +43,12 @@
 //! use veto_client::{ListConfig, RevocationList, TokenFacts, Verdict};
 //! use veto_proto::{Event, RevocationRule, RuleKind, StreamSettings, TokenPolicy, UnixSeconds};
 //!
-//! // A real nats-server (the test kit's), and the stream as the daemon would create it.
+//! // A real nats-server (the test kit's), and the stream as the daemon creates it.
 //! let nats = veto_testkit::NatsServer::start().await?;
 //! let client = async_nats::connect(nats.url()).await?;
 //! let js = async_nats::jetstream::new(client.clone());
 //! let settings = StreamSettings::new("VETO", &TokenPolicy::default(), 1)?;
-//! js.create_stream(veto_client::stream::jetstream_config(&settings)).await?;
+//! veto_daemon::nats::ensure_stream(&js, &settings).await?;
 //!
 //! // What the daemon publishes when token "t-1" is revoked.
 //! let rule = Event::Rule(RevocationRule::jti("t-1", None, UnixSeconds::now().saturating_add(Duration::from_secs(600))));
@@ -69,14 +76,15 @@ pub mod jwt;
 pub mod layer;
 pub mod list;
 pub mod metrics;
+pub mod observer;
 pub mod replica;
-pub mod signing;
-pub mod stream;
+mod shared;
 pub mod verdict;
 mod watcher;
 
 pub use config::{EventTrust, ListConfig, StalePolicy};
 pub use error::ClientError;
 pub use list::RevocationList;
+pub use observer::{Change, Observer};
 pub use verdict::Verdict;
-pub use veto_proto::rule::TokenFacts;
+pub use veto_proto::{TokenFacts, VerificationKeys};

@@ -3,73 +3,15 @@
 //! health, readiness and metrics needs a principal with the right permission.
 
 use std::collections::{BTreeSet, HashMap};
-use std::fmt;
-use std::str::FromStr;
-use std::sync::Arc;
 
-use axum::extract::FromRequestParts;
-use axum::http::header::AUTHORIZATION;
-use axum::http::request::Parts;
-use serde::Deserialize;
+use axum::http::HeaderMap;
 use sha2::{Digest, Sha256};
 use tracing::debug;
 use veto_client::jwt::Validator;
+use veto_client::jwt::bearer::{self, BearerError};
 
 use crate::error::ApiError;
-use crate::state::AppState;
-
-/// What a principal may do.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Permission {
-    /// Revoke (and read).
-    Revoke,
-    /// Lift revocations (and read).
-    Lift,
-    /// Get and list rules.
-    Read,
-}
-
-impl Permission {
-    fn as_str(self) -> &'static str {
-        match self {
-            Permission::Revoke => "revoke",
-            Permission::Lift => "lift",
-            Permission::Read => "read",
-        }
-    }
-}
-
-impl fmt::Display for Permission {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-
-impl FromStr for Permission {
-    type Err = anyhow::Error;
-
-    fn from_str(text: &str) -> Result<Self, Self::Err> {
-        match text {
-            "revoke" => Ok(Permission::Revoke),
-            "lift" => Ok(Permission::Lift),
-            "read" => Ok(Permission::Read),
-            other => anyhow::bail!("unknown permission {other:?}: use revoke, lift or read"),
-        }
-    }
-}
-
-/// An API key as configured: its SHA-256 (hex), never the key.
-#[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct ApiKeyEntry {
-    /// The principal's name, used in audit lines and rate limits.
-    pub name: String,
-    /// SHA-256 of the key, lower-case hex.
-    pub sha256: String,
-    /// What the key may do.
-    pub permissions: Vec<Permission>,
-}
+pub use crate::permission::{ApiKeyEntry, Permission};
 
 /// Who made a request, and what they may do.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -132,23 +74,19 @@ impl Authenticator {
         Authenticator { api_keys, jwt }
     }
 
-    /// The principal for an `Authorization` header value (`Bearer <key or JWT>`).
-    pub async fn authenticate(&self, authorization: Option<&str>) -> Result<Principal, ApiError> {
-        let Some(header) = authorization else {
-            return Err(ApiError::unauthorized(false));
-        };
-        let Some(credential) = header
-            .strip_prefix("Bearer ")
-            .or_else(|| header.strip_prefix("bearer "))
-            .map(str::trim)
-            .filter(|credential| !credential.is_empty())
-        else {
-            debug!("authorization header is not a bearer credential");
-            return Err(ApiError::unauthorized(true));
+    /// The principal of a request's `Authorization: Bearer <key or JWT>`.
+    pub async fn authenticate(&self, headers: &HeaderMap) -> Result<Principal, ApiError> {
+        let credential = match bearer::from_headers(headers) {
+            Ok(credential) => credential,
+            Err(BearerError::Missing) => return Err(ApiError::unauthorized(false)),
+            Err(error) => {
+                debug!(%error, "authorization header refused");
+                return Err(ApiError::unauthorized(true));
+            }
         };
         // A JWS compact token has exactly two dots; an API key has none.
         if credential.matches('.').count() == 2 {
-            return self.authenticate_jwt(credential).await;
+            return self.authenticate_jwt(&credential).await;
         }
         let hash: [u8; 32] = Sha256::digest(credential.as_bytes()).into();
         match self.api_keys.get(&hash) {
@@ -200,25 +138,17 @@ impl Authenticator {
     }
 }
 
-/// The authenticated caller of a request.
-#[derive(Clone, Debug)]
-pub struct Authenticated(pub Principal);
-
-impl FromRequestParts<Arc<AppState>> for Authenticated {
-    type Rejection = ApiError;
-
-    async fn from_request_parts(parts: &mut Parts, state: &Arc<AppState>) -> Result<Self, Self::Rejection> {
-        let header = parts
-            .headers
-            .get(AUTHORIZATION)
-            .and_then(|value| value.to_str().ok());
-        state.authenticator.authenticate(header).await.map(Authenticated)
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn headers(authorization: Option<&str>) -> HeaderMap {
+        let mut headers = HeaderMap::new();
+        if let Some(value) = authorization {
+            headers.insert(axum::http::header::AUTHORIZATION, value.parse().unwrap());
+        }
+        headers
+    }
 
     fn authenticator() -> Authenticator {
         Authenticator::new(
@@ -241,12 +171,21 @@ mod tests {
     #[tokio::test]
     async fn api_keys_map_to_principals_with_permissions() {
         let auth = authenticator();
-        let ops = auth.authenticate(Some("Bearer veto_ops_secret")).await.unwrap();
+        let ops = auth
+            .authenticate(&headers(Some("Bearer veto_ops_secret")))
+            .await
+            .unwrap();
         assert_eq!(ops.name, "key:ops");
         assert!(ops.require(Permission::Revoke).is_ok());
         assert!(ops.require(Permission::Read).is_ok(), "revoke implies read");
-        assert_eq!(ops.require(Permission::Lift).unwrap_err().code(), "forbidden");
-        let audit = auth.authenticate(Some("Bearer veto_audit_secret")).await.unwrap();
+        assert_eq!(
+            ops.require(Permission::Lift).unwrap_err().code().as_str(),
+            "forbidden"
+        );
+        let audit = auth
+            .authenticate(&headers(Some("Bearer veto_audit_secret")))
+            .await
+            .unwrap();
         assert_eq!(audit.require(Permission::Revoke).unwrap_err().status(), 403);
     }
 
@@ -260,7 +199,7 @@ mod tests {
             Some("Bearer wrong"),
             Some("Bearer a.b.c"),
         ] {
-            let error = auth.authenticate(header).await.unwrap_err();
+            let error = auth.authenticate(&headers(header)).await.unwrap_err();
             assert_eq!(error.status(), 401, "{header:?}");
         }
     }

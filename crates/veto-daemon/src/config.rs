@@ -1,33 +1,24 @@
-//! Settings: a TOML file, then `VETO_*` environment variables, then flags (the later
-//! wins). Secrets are wrapped in [`Secret`], which never prints its value.
+//! Settings, in layers (the later wins): a TOML file, then `VETO_*` environment
+//! variables for any setting (`VETO_API__PUBLISH_TIMEOUT=5s`: sections joined by `__`),
+//! then flags and their shorthand variables (`--nats-url`, `VETO_NATS_URL`). Layering
+//! is figment's; durations are humantime's (`5s`, `500ms`, `24h`); secrets are
+//! `secrecy`'s `SecretString`, whose `Debug` never shows them.
 
-use std::fmt;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use clap::Parser;
-use serde::{Deserialize, Deserializer};
+use figment::Figment;
+use figment::providers::{Env, Format, Toml};
+use secrecy::SecretString;
+use serde::Deserialize;
 use veto_proto::{StreamSettings, TokenPolicy};
 
-use crate::auth::{ApiKeyEntry, Permission};
+use crate::permission::{ApiKeyEntry, Permission};
 
-/// A value that is never printed (Debug shows `"<redacted>"`).
-#[derive(Clone, Default, PartialEq, Eq, Deserialize)]
-#[serde(transparent)]
-pub struct Secret(pub String);
-
-impl fmt::Debug for Secret {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("\"<redacted>\"")
-    }
-}
-
-/// A duration written like `5s`, `500ms`, `24h`.
-fn duration<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Duration, D::Error> {
-    let text = String::deserialize(deserializer)?;
-    humantime::parse_duration(&text).map_err(serde::de::Error::custom)
-}
+/// A value that is never printed.
+pub type Secret = SecretString;
 
 /// Everything `vetod` is configured with.
 #[derive(Clone, Debug, Deserialize)]
@@ -95,7 +86,7 @@ pub struct NatsSettings {
     /// Client key for `tls_client_cert`.
     pub tls_client_key: Option<PathBuf>,
     /// How long start-up waits for the first connection. Default 10 s.
-    #[serde(deserialize_with = "duration")]
+    #[serde(with = "humantime_serde")]
     pub connect_timeout: Duration,
 }
 
@@ -154,13 +145,13 @@ impl Default for StreamSection {
 #[serde(deny_unknown_fields, default)]
 pub struct TokenSection {
     /// The longest lifetime any issuer gives a token. Default 24 h.
-    #[serde(deserialize_with = "duration")]
+    #[serde(with = "humantime_serde")]
     pub max_token_ttl: Duration,
     /// Leeway services grant on `exp`. Default 60 s.
-    #[serde(deserialize_with = "duration")]
+    #[serde(with = "humantime_serde")]
     pub leeway: Duration,
     /// Added to "now" for a default `issued_before`. Default 5 s.
-    #[serde(deserialize_with = "duration")]
+    #[serde(with = "humantime_serde")]
     pub clock_skew: Duration,
 }
 
@@ -181,10 +172,10 @@ impl Default for TokenSection {
 pub struct ApiSection {
     /// How long a write may wait for JetStream's acknowledgement before answering 503.
     /// Default 3 s.
-    #[serde(deserialize_with = "duration")]
+    #[serde(with = "humantime_serde")]
     pub publish_timeout: Duration,
     /// How often this daemon publishes a freshness tick. Default 1 s.
-    #[serde(deserialize_with = "duration")]
+    #[serde(with = "humantime_serde")]
     pub tick_interval: Duration,
     /// Largest request body on single-item routes. Default 64 KiB.
     pub max_body_bytes: usize,
@@ -193,7 +184,7 @@ pub struct ApiSection {
     /// Largest batch body. Default 1 MiB (1000 items of up to 1 KiB).
     pub max_batch_body_bytes: usize,
     /// How long shutdown waits for in-flight requests. Default 10 s.
-    #[serde(deserialize_with = "duration")]
+    #[serde(with = "humantime_serde")]
     pub shutdown_grace: Duration,
 }
 
@@ -287,7 +278,7 @@ pub struct JwtSection {
     #[serde(default = "default_algorithms")]
     pub algorithms: Vec<String>,
     /// Clock leeway. Default 30 s.
-    #[serde(default = "default_jwt_leeway", deserialize_with = "duration")]
+    #[serde(default = "default_jwt_leeway", with = "humantime_serde")]
     pub leeway: Duration,
 }
 
@@ -308,11 +299,34 @@ impl Settings {
         }
     }
 
-    /// Reads a TOML file.
+    /// Reads a TOML file (and nothing else).
     pub fn from_file(path: &Path) -> anyhow::Result<Settings> {
-        let text = std::fs::read_to_string(path)
-            .map_err(|error| anyhow::anyhow!("reading {}: {error}", path.display()))?;
-        toml::from_str(&text).map_err(|error| anyhow::anyhow!("{}: {error}", path.display()))
+        if !path.is_file() {
+            anyhow::bail!("reading {}: no such file", path.display());
+        }
+        Figment::from(Toml::file_exact(path))
+            .extract()
+            .map_err(|error| anyhow::anyhow!("{}: {error}", path.display()))
+    }
+
+    /// The file (if any), then `VETO_*` variables with `__` between section and key
+    /// (`VETO_NATS__CONNECT_TIMEOUT`), plus `VETO_LISTEN` and `VETO_DAEMON_ID`. The
+    /// flags' own shorthand variables (`VETO_NATS_URL`, …) are the flags' layer.
+    pub fn from_file_and_env(path: Option<&Path>) -> anyhow::Result<Settings> {
+        let mut figment = Figment::new();
+        if let Some(path) = path {
+            if !path.is_file() {
+                anyhow::bail!("reading {}: no such file", path.display());
+            }
+            figment = figment.merge(Toml::file_exact(path));
+        }
+        let env = Env::prefixed("VETO_")
+            .filter(|key| key.as_str().contains("__") || matches!(key.as_str(), "listen" | "daemon_id"))
+            .split("__");
+        figment
+            .merge(env)
+            .extract()
+            .map_err(|error| anyhow::anyhow!("settings: {error}"))
     }
 
     /// Checks what serde cannot.
@@ -403,10 +417,7 @@ pub struct Cli {
 impl Cli {
     /// The settings: file (if any), then these flags and variables on top.
     pub fn settings(&self) -> anyhow::Result<Settings> {
-        let mut settings = match &self.config {
-            Some(path) => Settings::from_file(path)?,
-            None => Settings::default(),
-        };
+        let mut settings = Settings::from_file_and_env(self.config.as_deref())?;
         if let Some(listen) = self.listen {
             settings.listen = listen;
         }
@@ -417,13 +428,13 @@ impl Cli {
             settings.nats.credentials_file = Some(creds.clone());
         }
         if let Some(token) = &self.nats_token {
-            settings.nats.token = Some(Secret(token.clone()));
+            settings.nats.token = Some(Secret::from(token.clone()));
         }
         if let Some(user) = &self.nats_user {
             settings.nats.user = Some(user.clone());
         }
         if let Some(password) = &self.nats_password {
-            settings.nats.password = Some(Secret(password.clone()));
+            settings.nats.password = Some(Secret::from(password.clone()));
         }
         if let Some(stream) = &self.stream {
             settings.stream.name = stream.clone();
@@ -506,7 +517,7 @@ mod tests {
         assert_eq!(settings.tokens.max_token_ttl, Duration::from_secs(3600));
         let printed = format!("{settings:?}");
         assert!(!printed.contains("hunter2"), "{printed}");
-        assert!(printed.contains("<redacted>"));
+        assert!(printed.contains("REDACTED"));
     }
 
     #[test]

@@ -1,37 +1,26 @@
 //! The admin API's one error type: a JSON body `{"code": "...", "message": "..."}` with a
-//! stable `code`, the right status, and no internals.
+//! stable [`ErrorCode`], the status that code has, and no internals.
 
 use axum::Json;
 use axum::extract::rejection::{FormRejection, JsonRejection, QueryRejection};
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use serde::Serialize;
-use utoipa::ToSchema;
+use veto_api::{ErrorBody, ErrorCode};
 use veto_proto::RuleError;
-
-/// The body of every error response.
-#[derive(Debug, Serialize, serde::Deserialize, ToSchema)]
-pub struct ErrorBody {
-    /// Stable, machine-readable code.
-    pub code: String,
-    /// What went wrong, for people.
-    pub message: String,
-}
 
 /// An error the API answers with.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ApiError {
-    status: StatusCode,
-    code: &'static str,
+    code: ErrorCode,
     message: String,
     retry_after_secs: Option<u64>,
     bearer_challenge: Option<&'static str>,
 }
 
 impl ApiError {
-    fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> ApiError {
+    /// An error with `code` (whose status it answers with) and a message for people.
+    pub fn new(code: ErrorCode, message: impl Into<String>) -> ApiError {
         ApiError {
-            status,
             code,
             message: message.into(),
             retry_after_secs: None,
@@ -41,11 +30,11 @@ impl ApiError {
 
     /// The HTTP status.
     pub fn status(&self) -> StatusCode {
-        self.status
+        StatusCode::from_u16(self.code.status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR)
     }
 
     /// The stable code.
-    pub fn code(&self) -> &'static str {
+    pub fn code(&self) -> ErrorCode {
         self.code
     }
 
@@ -54,29 +43,23 @@ impl ApiError {
         &self.message
     }
 
-    /// The same error with another status.
-    pub fn with_status(mut self, status: StatusCode) -> ApiError {
-        self.status = status;
+    /// The body this error answers with.
+    pub fn body(&self) -> ErrorBody {
+        ErrorBody {
+            code: self.code.as_str().to_owned(),
+            message: self.message.clone(),
+        }
+    }
+
+    /// The same error with `Retry-After: seconds`.
+    pub fn retry_after(mut self, seconds: u64) -> ApiError {
+        self.retry_after_secs = Some(seconds.max(1));
         self
     }
 
-    /// 400 with a code.
-    pub fn bad_request(code: &'static str, message: impl Into<String>) -> ApiError {
-        ApiError::new(StatusCode::BAD_REQUEST, code, message)
-    }
-
-    /// 422 for a rule that fails validation.
+    /// A rule (or key) that fails validation, with its stable code.
     pub fn invalid_rule(error: &RuleError) -> ApiError {
-        let status = match error {
-            RuleError::UnknownKind { .. } => StatusCode::BAD_REQUEST,
-            _ => StatusCode::UNPROCESSABLE_ENTITY,
-        };
-        ApiError::new(status, error.code(), error.to_string())
-    }
-
-    /// 422 with a code.
-    pub fn unprocessable(code: &'static str, message: impl Into<String>) -> ApiError {
-        ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, code, message)
+        ApiError::new(ErrorCode::from(error), error.to_string())
     }
 
     /// 401: no or bad credentials (RFC 6750 challenge; the reason is only logged).
@@ -87,11 +70,7 @@ impl ApiError {
             } else {
                 r#"Bearer realm="veto""#
             }),
-            ..ApiError::new(
-                StatusCode::UNAUTHORIZED,
-                "unauthorized",
-                "valid credentials are required",
-            )
+            ..ApiError::new(ErrorCode::Unauthorized, "valid credentials are required")
         }
     }
 
@@ -100,85 +79,53 @@ impl ApiError {
         ApiError {
             bearer_challenge: Some(r#"Bearer realm="veto", error="insufficient_scope""#),
             ..ApiError::new(
-                StatusCode::FORBIDDEN,
-                "forbidden",
+                ErrorCode::Forbidden,
                 format!("this credential lacks the {permission} permission"),
             )
         }
     }
 
-    /// 404.
+    /// 404: no live rule for the key.
     pub fn not_found(message: impl Into<String>) -> ApiError {
-        ApiError::new(StatusCode::NOT_FOUND, "not_found", message)
-    }
-
-    /// 404 for a path no route matches (distinct from `not_found`: no such rule).
-    pub fn no_such_route() -> ApiError {
-        ApiError::new(StatusCode::NOT_FOUND, "no_such_route", "no such route")
+        ApiError::new(ErrorCode::NotFound, message)
     }
 
     /// 429 with `Retry-After`.
     pub fn rate_limited(retry_after_secs: u64) -> ApiError {
-        ApiError {
-            retry_after_secs: Some(retry_after_secs.max(1)),
-            ..ApiError::new(
-                StatusCode::TOO_MANY_REQUESTS,
-                "rate_limited",
-                "too many requests from this principal",
-            )
-        }
+        ApiError::new(ErrorCode::RateLimited, "too many requests from this principal")
+            .retry_after(retry_after_secs)
     }
 
     /// 503 with `Retry-After`: NATS did not acknowledge in time; retrying is safe.
     pub fn nats_unavailable(message: impl Into<String>) -> ApiError {
-        ApiError {
-            retry_after_secs: Some(1),
-            ..ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "nats_unavailable", message)
-        }
+        ApiError::new(ErrorCode::NatsUnavailable, message).retry_after(1)
     }
 
     /// 503 with `Retry-After`: the daemon's replica of the list is still loading.
     pub fn not_ready() -> ApiError {
-        ApiError {
-            retry_after_secs: Some(1),
-            ..ApiError::new(
-                StatusCode::SERVICE_UNAVAILABLE,
-                "not_ready",
-                "the revocation list is still loading",
-            )
-        }
+        ApiError::new(ErrorCode::NotReady, "the revocation list is still loading").retry_after(1)
     }
 
     /// 409: the key kept changing under us (many writers at once); retrying is safe.
     pub fn contention() -> ApiError {
-        ApiError {
-            retry_after_secs: Some(1),
-            ..ApiError::new(
-                StatusCode::CONFLICT,
-                "contention",
-                "the rule changed concurrently; retry",
-            )
-        }
+        ApiError::new(ErrorCode::Contention, "the rule changed concurrently; retry").retry_after(1)
     }
 
     /// 413.
     pub fn payload_too_large(message: impl Into<String>) -> ApiError {
-        ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large", message)
+        ApiError::new(ErrorCode::PayloadTooLarge, message)
     }
 
     /// 500, without detail (the cause is logged by the caller).
     pub fn internal() -> ApiError {
-        ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", "internal error")
+        ApiError::new(ErrorCode::Internal, "internal error")
     }
 }
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        let body = ErrorBody {
-            code: self.code.to_owned(),
-            message: self.message,
-        };
-        let mut response = (self.status, Json(body)).into_response();
+        let status = self.status();
+        let mut response = (status, Json(self.body())).into_response();
         if let Some(seconds) = self.retry_after_secs {
             response
                 .headers_mut()
@@ -197,18 +144,16 @@ impl From<JsonRejection> for ApiError {
     fn from(rejection: JsonRejection) -> ApiError {
         match rejection {
             JsonRejection::MissingJsonContentType(_) => ApiError::new(
-                StatusCode::UNSUPPORTED_MEDIA_TYPE,
-                "unsupported_media_type",
+                ErrorCode::UnsupportedMediaType,
                 "send Content-Type: application/json",
             ),
             JsonRejection::JsonSyntaxError(error) => {
-                ApiError::bad_request("malformed_json", error.body_text())
+                ApiError::new(ErrorCode::MalformedJson, error.body_text())
             }
-            JsonRejection::JsonDataError(error) => ApiError::unprocessable("invalid_body", error.body_text()),
             JsonRejection::BytesRejection(error) if error.status() == StatusCode::PAYLOAD_TOO_LARGE => {
                 ApiError::payload_too_large("the request body is too large")
             }
-            other => ApiError::bad_request("invalid_body", other.body_text()),
+            other => ApiError::new(ErrorCode::InvalidBody, other.body_text()),
         }
     }
 }
@@ -217,20 +162,19 @@ impl From<FormRejection> for ApiError {
     fn from(rejection: FormRejection) -> ApiError {
         match rejection {
             FormRejection::InvalidFormContentType(_) => ApiError::new(
-                StatusCode::UNSUPPORTED_MEDIA_TYPE,
-                "unsupported_media_type",
+                ErrorCode::UnsupportedMediaType,
                 "send Content-Type: application/x-www-form-urlencoded",
             ),
             FormRejection::BytesRejection(error) if error.status() == StatusCode::PAYLOAD_TOO_LARGE => {
                 ApiError::payload_too_large("the request body is too large")
             }
-            other => ApiError::bad_request("invalid_body", other.body_text()),
+            other => ApiError::new(ErrorCode::InvalidBody, other.body_text()),
         }
     }
 }
 
 impl From<QueryRejection> for ApiError {
     fn from(rejection: QueryRejection) -> ApiError {
-        ApiError::bad_request("invalid_query", rejection.body_text())
+        ApiError::new(ErrorCode::InvalidQuery, rejection.body_text())
     }
 }

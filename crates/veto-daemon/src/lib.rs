@@ -10,10 +10,17 @@
 //!
 //! # Layout
 //!
-//! - [`config`]: settings from a TOML file, `VETO_*` variables and flags.
+//! Data flows: HTTP → [`api`] → [`publisher`] → JetStream → the daemon's own replica
+//! (veto-client) → [`index`] → `GET`.
+//!
+//! - [`config`]: settings from a TOML file, `VETO_*` variables and flags;
+//!   [`permission`]: permissions and API key entries (read by config and auth).
 //! - [`nats`]: connecting, and creating or checking the stream.
-//! - [`publisher`]: durable, non-weakening, idempotent writes (compare-and-set).
-//! - [`api`]: routes and handlers; [`error`]: the one error type.
+//! - [`publisher`]: durable, non-weakening, idempotent writes (compare-and-set);
+//!   [`signer`]: the event signing key.
+//! - [`index`]: every live rule in full, kept from what the replica applies.
+//! - [`api`]: routes, handlers, extractors and the OpenAPI document; [`error`]: the
+//!   one error type (codes from `veto-api`).
 //! - [`auth`]: API keys and admin JWTs; [`ratelimit`]: per-principal limits.
 //! - [`ticker`]: freshness ticks. [`metrics`]: Prometheus. [`state`]: shared state.
 //!
@@ -30,10 +37,10 @@
 //! settings.nats.url = nats.url();
 //! let app = Application::build(settings).await?;
 //! let url = format!("http://{}/healthz", app.local_addr());
-//! let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-//! let server = tokio::spawn(app.run_until(async { let _ = stopped.await; }));
+//! let stop = tokio_util::sync::CancellationToken::new();
+//! let server = tokio::spawn(app.run_until(stop.clone().cancelled_owned()));
 //! # let _ = url;
-//! stop.send(()).ok();
+//! stop.cancel();
 //! server.await??;
 //! # Ok(()) }
 //! ```
@@ -42,10 +49,13 @@ pub mod api;
 pub mod auth;
 pub mod config;
 pub mod error;
+pub mod index;
 pub mod metrics;
 pub mod nats;
+pub mod permission;
 pub mod publisher;
 pub mod ratelimit;
+pub mod signer;
 pub mod state;
 pub mod ticker;
 
@@ -59,14 +69,15 @@ use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
 use tracing::{info, warn};
 use veto_client::jwt::{Algorithm, JwksConfig, JwksSource, Validator, ValidatorConfig};
-use veto_client::signing::{EventSigner, VerificationKeys};
 use veto_client::{ListConfig, RevocationList};
-use veto_proto::StreamSettings;
+use veto_proto::{StreamSettings, VerificationKeys};
 
 use crate::auth::{AdminJwt, Authenticator, Permission};
 use crate::config::{JwtSection, Settings};
+use crate::index::RuleIndex;
 use crate::publisher::Publisher;
 use crate::ratelimit::RateLimiter;
+use crate::signer::EventSigner;
 use crate::state::AppState;
 use crate::ticker::TickHealth;
 
@@ -95,9 +106,10 @@ impl Application {
             .context("opening the stream")?;
 
         let signer = signer(&settings)?;
+        let index = Arc::new(RuleIndex::new());
         let mut list_config = ListConfig::default()
             .stream_name(&settings.stream.name)
-            .retain_rules(true);
+            .observed_by(Arc::clone(&index) as Arc<dyn veto_client::Observer>);
         if let Some(signer) = &signer {
             // The daemon's own replica trusts what it signs, and the keys it is told to
             // (other daemons, or the other key of a rotation).
@@ -114,7 +126,7 @@ impl Application {
             client.clone(),
             js.clone(),
             stream,
-            list.clone(),
+            Arc::clone(&index),
             settings.api.publish_timeout,
             signer.clone(),
         );
@@ -140,9 +152,11 @@ impl Application {
             policy,
             rate_limiter: RateLimiter::new(settings.rate_limit.per_second, settings.rate_limit.burst),
             settings,
+            daemon_id,
             authenticator,
             publisher,
             list,
+            index,
             client,
             ticks,
             oauth_validator,

@@ -11,8 +11,8 @@ use veto_daemon::config::Cli;
 async fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
     if cli.generate_signing_key {
-        let seed = veto_client::signing::EventSigner::generate_seed();
-        let signer = veto_client::signing::EventSigner::from_seed("new", &seed)?;
+        let seed = veto_daemon::signer::EventSigner::generate_seed();
+        let signer = veto_daemon::signer::EventSigner::from_seed("new", &seed)?;
         println!(
             "{}",
             serde_json::json!({ "seed": seed, "public_key": signer.public_key() })

@@ -8,20 +8,23 @@ use axum::middleware::Next;
 use axum::response::Response;
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
 
-/// Counter: HTTP requests by `route`, `method`, `status`.
-pub const HTTP_REQUESTS_TOTAL: &str = "veto_http_requests_total";
-/// Histogram: HTTP request duration by `route`.
-pub const HTTP_REQUEST_DURATION_SECONDS: &str = "veto_http_request_duration_seconds";
-/// Histogram: publish to acknowledgement.
-pub const PUBLISH_DURATION_SECONDS: &str = "veto_publish_duration_seconds";
-/// Counter: failed writes by `reason` (`disconnected`, `timeout`, `publish`, `read`).
-pub const PUBLISH_ERRORS_TOTAL: &str = "veto_publish_errors_total";
-/// Counter: compare-and-set conflicts (another writer changed the key).
-pub const PUBLISH_CONFLICTS_TOTAL: &str = "veto_publish_conflicts_total";
-/// Gauge: live rules by `kind`, as this daemon's replica holds them.
-pub const RULES_LIVE: &str = "veto_rules_live";
-/// Counter: mutations by `action` (`revoke`, `lift`) and `outcome`.
-pub const MUTATIONS_TOTAL: &str = "veto_mutations_total";
+/// The metric names.
+pub mod names {
+    /// Counter: HTTP requests by `route`, `method`, `status`.
+    pub const HTTP_REQUESTS_TOTAL: &str = "veto_http_requests_total";
+    /// Histogram: HTTP request duration by `route`.
+    pub const HTTP_REQUEST_DURATION_SECONDS: &str = "veto_http_request_duration_seconds";
+    /// Histogram: publish to acknowledgement.
+    pub const PUBLISH_DURATION_SECONDS: &str = "veto_publish_duration_seconds";
+    /// Counter: failed writes by `reason` (`disconnected`, `timeout`, `publish`, `read`).
+    pub const PUBLISH_ERRORS_TOTAL: &str = "veto_publish_errors_total";
+    /// Counter: compare-and-set conflicts (another writer changed the key).
+    pub const PUBLISH_CONFLICTS_TOTAL: &str = "veto_publish_conflicts_total";
+    /// Gauge: live rules by `kind`, as this daemon's replica holds them.
+    pub const RULES_LIVE: &str = "veto_rules_live";
+    /// Counter: mutations by `action` (`revoke`, `lift`) and `outcome`.
+    pub const MUTATIONS_TOTAL: &str = "veto_mutations_total";
+}
 
 /// The process-wide Prometheus recorder (installed once; every daemon in the process,
 /// and the client library inside it, report to it).
@@ -55,9 +58,9 @@ pub async fn track(request: Request, next: Next) -> Response {
     let started = Instant::now();
     let response = next.run(request).await;
     let status = response.status().as_u16().to_string();
-    metrics::counter!(HTTP_REQUESTS_TOTAL, "route" => route.clone(), "method" => method, "status" => status)
+    metrics::counter!(names::HTTP_REQUESTS_TOTAL, "route" => route.clone(), "method" => method, "status" => status)
         .increment(1);
-    metrics::histogram!(HTTP_REQUEST_DURATION_SECONDS, "route" => route)
+    metrics::histogram!(names::HTTP_REQUEST_DURATION_SECONDS, "route" => route)
         .record(started.elapsed().as_secs_f64());
     response
 }

@@ -3,11 +3,31 @@
 use std::time::Duration;
 
 use anyhow::{Context as _, bail};
+use async_nats::jetstream::stream::{Config, DiscardPolicy, StorageType};
 use async_nats::jetstream::{self, stream};
+use secrecy::ExposeSecret;
 use tracing::{info, warn};
 use veto_proto::StreamSettings;
 
 use crate::config::NatsSettings;
+
+/// The JetStream stream config that realizes `settings`.
+pub fn jetstream_config(settings: &StreamSettings) -> Config {
+    Config {
+        name: settings.name.clone(),
+        description: Some("veto revocation list: the latest state of every rule key".to_owned()),
+        subjects: settings.subjects.clone(),
+        max_messages_per_subject: settings.max_msgs_per_subject,
+        max_age: settings.max_age,
+        duplicate_window: settings.duplicate_window,
+        num_replicas: settings.replicas,
+        storage: StorageType::File,
+        discard: DiscardPolicy::Old,
+        // Lets readers fetch one key's latest message without a consumer.
+        allow_direct: true,
+        ..Default::default()
+    }
+}
 
 /// Connects with the configured credentials and TLS; fails after `connect_timeout`.
 pub async fn connect(settings: &NatsSettings) -> anyhow::Result<async_nats::Client> {
@@ -23,10 +43,10 @@ pub async fn connect(settings: &NatsSettings) -> anyhow::Result<async_nats::Clie
             .with_context(|| format!("reading NATS credentials {}", path.display()))?;
     }
     if let Some(token) = &settings.token {
-        options = options.token(token.0.clone());
+        options = options.token(token.expose_secret().to_owned());
     }
     if let (Some(user), Some(password)) = (&settings.user, &settings.password) {
-        options = options.user_and_password(user.clone(), password.0.clone());
+        options = options.user_and_password(user.clone(), password.expose_secret().to_owned());
     }
     if settings.tls_required {
         options = options.require_tls(true);
@@ -71,7 +91,7 @@ pub async fn ensure_stream(
              (or `jetstream {{}}` in its config)"
         )
     })?;
-    let wanted = veto_client::stream::jetstream_config(settings);
+    let wanted = jetstream_config(settings);
     let existing = match js.get_stream(&settings.name).await {
         Ok(mut stream) => Some(stream.info().await.context("reading stream info")?.clone()),
         Err(error) => match error.kind() {

@@ -4,7 +4,7 @@
 //! earlier one for the same key), and publishes with compare-and-set on the subject's
 //! last sequence (`Nats-Expected-Last-Subject-Sequence`), so that with several daemons
 //! the later `issued_before` and `expires_at` always win; on a conflict it re-reads and
-//! retries. The current state comes from the daemon's own replica first (no round
+//! retries. The current state comes from the daemon's listing index first (no round
 //! trip), and from the stream itself after a conflict. `Nats-Msg-Id` is a hash of the
 //! encoded event, so a retried publish within the duplicate window is stored once.
 //! A write succeeds only once JetStream acknowledged it.
@@ -17,12 +17,11 @@ use async_nats::jetstream::context::PublishErrorKind;
 use async_nats::jetstream::stream::{LastRawMessageErrorKind, Stream};
 use async_nats::jetstream::{self};
 use tracing::debug;
-use veto_client::RevocationList;
-use veto_client::replica::StoredRule;
-use veto_client::signing::EventSigner;
 use veto_proto::{Event, Lift, RevocationRule};
 
-use crate::metrics as names;
+use crate::index::{RuleIndex, StoredRule};
+use crate::metrics::names;
+use crate::signer::EventSigner;
 
 /// How many compare-and-set rounds a write tries before giving up with a conflict.
 const MAX_CAS_ATTEMPTS: usize = 8;
@@ -56,25 +55,26 @@ pub struct Publisher {
     client: async_nats::Client,
     js: jetstream::Context,
     stream: Stream,
-    replica: RevocationList,
+    index: Arc<RuleIndex>,
     timeout: Duration,
     signer: Option<Arc<EventSigner>>,
 }
 
 /// The state of one key in the stream.
-enum Current {
+enum KeyState {
     Nothing,
     Rule(RevocationRule),
     Lifted,
 }
 
 impl Publisher {
-    /// A publisher on `stream`, reading current state from `replica` first.
+    /// A publisher on `stream`, reading a key's current state from the daemon's `index`
+    /// first.
     pub fn new(
         client: async_nats::Client,
         js: jetstream::Context,
         stream: Stream,
-        replica: RevocationList,
+        index: Arc<RuleIndex>,
         timeout: Duration,
         signer: Option<Arc<EventSigner>>,
     ) -> Publisher {
@@ -82,31 +82,41 @@ impl Publisher {
             client,
             js,
             stream,
-            replica,
+            index,
             timeout,
             signer,
         }
     }
 
+    /// The stream's info, from the server.
+    pub async fn stream_info(&self) -> Result<async_nats::jetstream::stream::Info, PublishError> {
+        let mut stream = self.stream.clone();
+        stream
+            .info()
+            .await
+            .cloned()
+            .map_err(|error| PublishError::Unavailable(error.to_string()))
+    }
+
     /// Revokes: publishes `rule`, merged with the key's current rule, unless that rule
     /// already covers it. Returns the stored rule and its sequence.
     pub async fn revoke(&self, rule: RevocationRule) -> Result<(StoredRule, Outcome), PublishError> {
-        self.bounded(async {
+        self.within_publish_timeout(async {
             let subject = rule.subject();
-            let (mut current, mut sequence) = self.current_in_replica(&rule);
-            // Whether `current` came from the stream leader rather than the replica.
+            let (mut current, mut sequence) = self.current_in_index(&rule);
+            // Whether `current` came from the stream leader rather than the index.
             let mut authoritative = false;
             for _ in 0..MAX_CAS_ATTEMPTS {
                 let to_publish = match &current {
-                    // The replica may lag (a lift it has not applied yet): answer "already
+                    // The index may lag (a lift it has not applied yet): answer "already
                     // covered" only on the stream's word. A publish needs no such check:
                     // compare-and-set refuses one based on a stale sequence.
-                    Current::Rule(existing) if existing.covers(&rule) && !authoritative => {
+                    KeyState::Rule(existing) if existing.covers(&rule) && !authoritative => {
                         (current, sequence) = self.current_in_stream(&subject).await?;
                         authoritative = true;
                         continue;
                     }
-                    Current::Rule(existing) if existing.covers(&rule) => {
+                    KeyState::Rule(existing) if existing.covers(&rule) => {
                         return Ok((
                             StoredRule {
                                 rule: existing.clone(),
@@ -115,8 +125,8 @@ impl Publisher {
                             Outcome::AlreadyCovered,
                         ));
                     }
-                    Current::Rule(existing) => existing.strengthened_by(&rule),
-                    Current::Nothing | Current::Lifted => rule.clone(),
+                    KeyState::Rule(existing) => existing.strengthened_by(&rule),
+                    KeyState::Nothing | KeyState::Lifted => rule.clone(),
                 };
                 match self
                     .publish(&subject, &Event::Rule(to_publish.clone()), sequence)
@@ -144,19 +154,19 @@ impl Publisher {
 
     /// Lifts the live rule with `lift`'s key. Returns the sequence of the tombstone.
     pub async fn lift(&self, lift: Lift) -> Result<(RevocationRule, u64), PublishError> {
-        self.bounded(async {
+        self.within_publish_timeout(async {
             let subject = lift.subject();
             let (mut current, mut sequence) =
                 match self
-                    .replica
+                    .index
                     .rule(lift.kind, lift.iss.as_deref(), lift.value.as_deref())
                 {
-                    Some(stored) => (Current::Rule(stored.rule), stored.sequence),
-                    // The replica may lag a write made a moment ago: ask the stream.
+                    Some(stored) => (KeyState::Rule(stored.rule), stored.sequence),
+                    // The index may lag a write made a moment ago: ask the stream.
                     None => self.current_in_stream(&subject).await?,
                 };
             for _ in 0..MAX_CAS_ATTEMPTS {
-                let Current::Rule(existing) = current else {
+                let KeyState::Rule(existing) = current else {
                     return Err(PublishError::NotFound);
                 };
                 match self
@@ -172,7 +182,7 @@ impl Publisher {
         .await
     }
 
-    async fn bounded<T>(
+    async fn within_publish_timeout<T>(
         &self,
         write: impl Future<Output = Result<T, PublishError>>,
     ) -> Result<T, PublishError> {
@@ -192,31 +202,31 @@ impl Publisher {
         }
     }
 
-    fn current_in_replica(&self, rule: &RevocationRule) -> (Current, u64) {
+    fn current_in_index(&self, rule: &RevocationRule) -> (KeyState, u64) {
         match self
-            .replica
+            .index
             .rule(rule.kind, rule.iss.as_deref(), rule.value.as_deref())
         {
-            Some(stored) => (Current::Rule(stored.rule), stored.sequence),
-            None => (Current::Nothing, 0),
+            Some(stored) => (KeyState::Rule(stored.rule), stored.sequence),
+            None => (KeyState::Nothing, 0),
         }
     }
 
     /// The key's current state from the stream leader (not a direct get, which a lagging
     /// replica may answer).
-    async fn current_in_stream(&self, subject: &str) -> Result<(Current, u64), PublishError> {
+    async fn current_in_stream(&self, subject: &str) -> Result<(KeyState, u64), PublishError> {
         match self.stream.get_last_raw_message_by_subject(subject).await {
             Ok(message) => {
                 let current = match Event::decode_on(subject, &message.payload) {
-                    Ok(Event::Rule(rule)) => Current::Rule(rule),
-                    Ok(Event::Lift(_)) => Current::Lifted,
+                    Ok(Event::Rule(rule)) => KeyState::Rule(rule),
+                    Ok(Event::Lift(_)) => KeyState::Lifted,
                     // Something we cannot read sits on the subject; a valid event replaces it.
-                    Ok(Event::Tick(_)) | Err(_) => Current::Nothing,
+                    Ok(Event::Tick(_)) | Err(_) => KeyState::Nothing,
                 };
                 Ok((current, message.sequence))
             }
             Err(error) if error.kind() == LastRawMessageErrorKind::NoMessageFound => {
-                Ok((Current::Nothing, 0))
+                Ok((KeyState::Nothing, 0))
             }
             Err(error) => {
                 metrics::counter!(names::PUBLISH_ERRORS_TOTAL, "reason" => "read").increment(1);

@@ -70,7 +70,7 @@ mod tests {
             assert!(limiter.check("a").is_ok());
         }
         let error = limiter.check("a").unwrap_err();
-        assert_eq!(error.code(), "rate_limited");
+        assert_eq!(error.code().as_str(), "rate_limited");
         assert!(limiter.check("b").is_ok(), "another principal has its own bucket");
     }
 

@@ -8,6 +8,7 @@ use veto_proto::TokenPolicy;
 
 use crate::auth::Authenticator;
 use crate::config::Settings;
+use crate::index::RuleIndex;
 use crate::publisher::Publisher;
 use crate::ratelimit::RateLimiter;
 use crate::ticker::TickHealth;
@@ -17,6 +18,8 @@ use crate::ticker::TickHealth;
 pub struct AppState {
     /// The settings in force.
     pub settings: Settings,
+    /// This daemon's id, in ticks, logs and `/v1/status`.
+    pub daemon_id: String,
     /// Token lifetimes.
     pub policy: TokenPolicy,
     /// Admin authentication.
@@ -27,6 +30,8 @@ pub struct AppState {
     pub publisher: Publisher,
     /// The daemon's own replica of the list: what services see.
     pub list: RevocationList,
+    /// Every live rule in full, kept from what `list` applies: what `GET` answers.
+    pub index: Arc<RuleIndex>,
     /// The NATS client (for readiness).
     pub client: async_nats::Client,
     /// Tick acknowledgements (for readiness).

@@ -7,8 +7,9 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use async_nats::jetstream;
 use tracing::{debug, warn};
-use veto_client::signing::EventSigner;
 use veto_proto::{Event, Tick};
+
+use crate::signer::EventSigner;
 
 /// The unix time (ms) of the last acknowledged tick; 0 before the first.
 #[derive(Debug, Default)]

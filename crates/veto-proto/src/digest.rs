@@ -12,7 +12,7 @@ use std::str::FromStr;
 
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
-use crate::rule::RuleKind;
+use crate::kind::RuleKind;
 
 /// The 128-bit digest that identifies a rule's key on the wire and in the exact set.
 #[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -45,14 +45,11 @@ impl KeyDigest {
 }
 
 impl fmt::Display for KeyDigest {
-    /// Lower-case hex, 32 characters: the form used in subjects.
+    /// Lower-case hex, 32 characters: the form used in subjects. Written through a stack
+    /// buffer: formatting a digest allocates nothing.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        const HEX: &[u8; 16] = b"0123456789abcdef";
         let mut text = [0u8; 32];
-        for (pair, byte) in text.chunks_exact_mut(2).zip(self.0) {
-            pair[0] = HEX[usize::from(byte >> 4)];
-            pair[1] = HEX[usize::from(byte & 0x0f)];
-        }
+        hex::encode_to_slice(self.0, &mut text).map_err(|_| fmt::Error)?;
         // Only ASCII hex digits were written.
         f.write_str(std::str::from_utf8(&text).map_err(|_| fmt::Error)?)
     }
@@ -72,24 +69,14 @@ pub struct ParseDigestError;
 impl FromStr for KeyDigest {
     type Err = ParseDigestError;
 
-    fn from_str(hex: &str) -> Result<Self, Self::Err> {
-        let bytes = hex.as_bytes();
-        if bytes.len() != 32 {
+    fn from_str(text: &str) -> Result<Self, Self::Err> {
+        // One spelling per digest: upper-case hex would name the same key twice.
+        if text.len() != 32 || text.bytes().any(|byte| byte.is_ascii_uppercase()) {
             return Err(ParseDigestError);
         }
         let mut digest = [0u8; 16];
-        for (index, pair) in bytes.chunks_exact(2).enumerate() {
-            digest[index] = (hex_value(pair[0])? << 4) | hex_value(pair[1])?;
-        }
+        hex::decode_to_slice(text, &mut digest).map_err(|_| ParseDigestError)?;
         Ok(KeyDigest(digest))
-    }
-}
-
-fn hex_value(byte: u8) -> Result<u8, ParseDigestError> {
-    match byte {
-        b'0'..=b'9' => Ok(byte - b'0'),
-        b'a'..=b'f' => Ok(byte - b'a' + 10),
-        _ => Err(ParseDigestError),
     }
 }
 

@@ -8,17 +8,23 @@
 //! - the 128-bit [`KeyDigest`] of a rule's key and the NATS subject it lives on;
 //! - the JetStream [`StreamSettings`] derived from the deployment's [`TokenPolicy`];
 //! - the versioned JSON encoding of an [`Event`], readable with `nats sub`;
-//! - validation with typed errors ([`RuleError`], [`DecodeError`]).
+//! - validation with typed errors ([`RuleError`], [`DecodeError`]);
+//! - event signatures: their input bytes and their verification ([`VerificationKeys`]).
 //!
 //! # Layout
 //!
+//! Leaves first; each module imports only modules above it in this list.
+//!
 //! - [`time`]: [`UnixSeconds`], the unit of JWT `iat`/`exp`.
-//! - [`rule`]: rule kinds, rules, lifts, ticks.
+//! - [`kind`]: the four rule kinds and their wire names.
+//! - [`error`]: [`RuleError`] with stable codes, and the text fields with their limits.
 //! - [`digest`]: key digests and their fixed hashing input.
 //! - [`subject`]: subject names; values never appear in them.
 //! - [`policy`]: token lifetimes and the stream settings derived from them.
-//! - [`validate`]: shape and time checks with stable error codes.
+//! - [`rule`]: rules, lifts, ticks, and the token facts a rule matches.
+//! - [`validate`]: shape and time checks.
 //! - [`wire`]: the versioned encoding of events.
+//! - [`signature`]: what an event signature covers; verifying one.
 //!
 //! # Example
 //!
@@ -48,19 +54,24 @@
 //! ```
 
 pub mod digest;
+pub mod error;
+pub mod kind;
 pub mod policy;
 pub mod rule;
+pub mod signature;
 pub mod subject;
 pub mod time;
 pub mod validate;
 pub mod wire;
 
 pub use digest::KeyDigest;
+pub use error::{Field, RuleError};
+pub use kind::{RuleKind, UnknownKind};
 pub use policy::{StreamSettings, TokenPolicy};
-pub use rule::{Lift, RevocationRule, RuleKind, Tick};
+pub use rule::{Lift, RevocationRule, Tick, TokenFacts};
+pub use signature::{
+    KEY_ID_HEADER, SIGNATURE_HEADER, SignatureRejection, SigningKeyError, VerificationKeys, signing_input,
+};
 pub use subject::{RULE_SUBJECT_PREFIX, STREAM_SUBJECTS, TICK_SUBJECT};
 pub use time::UnixSeconds;
-pub use validate::{Field, RuleError};
-pub use wire::{
-    DecodeError, Event, KEY_ID_HEADER, KeyedEvent, SIGNATURE_HEADER, WIRE_VERSION, signing_input,
-};
+pub use wire::{DecodeError, Event, KeyedEvent, WIRE_VERSION};

@@ -2,9 +2,9 @@
 
 use std::time::Duration;
 
+use crate::error::RuleError;
 use crate::subject::STREAM_SUBJECTS;
 use crate::time::UnixSeconds;
-use crate::validate::RuleError;
 
 /// How long tokens live in this deployment, and how much clocks may disagree.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -1,76 +1,13 @@
 //! The rule model: one primitive, *tokens whose claim C equals V, issued before T, are
 //! revoked until E*, plus its tombstone (a lift) and the freshness tick.
 
-use std::fmt;
-use std::str::FromStr;
-
 use serde::{Deserialize, Serialize};
 
 use crate::digest::KeyDigest;
+use crate::kind::RuleKind;
 use crate::policy::TokenPolicy;
 use crate::subject;
 use crate::time::UnixSeconds;
-use crate::validate::RuleError;
-
-/// Which claim a rule matches on.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
-#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
-#[serde(rename_all = "lowercase")]
-pub enum RuleKind {
-    /// One token, by its `jti`.
-    Jti,
-    /// Every token of a subject (`sub`) issued before a moment.
-    Sub,
-    /// Every token of a session (`sid`) issued before a moment.
-    Sid,
-    /// Every token issued before a moment (no value).
-    All,
-}
-
-impl RuleKind {
-    /// Every kind, in a fixed order (the order of the wire names).
-    pub const EVERY: [RuleKind; 4] = [RuleKind::Jti, RuleKind::Sub, RuleKind::Sid, RuleKind::All];
-
-    /// The wire name: `jti`, `sub`, `sid` or `all`.
-    pub const fn as_str(self) -> &'static str {
-        match self {
-            RuleKind::Jti => "jti",
-            RuleKind::Sub => "sub",
-            RuleKind::Sid => "sid",
-            RuleKind::All => "all",
-        }
-    }
-
-    /// Whether rules of this kind carry a value (all but `all`).
-    pub const fn has_value(self) -> bool {
-        !matches!(self, RuleKind::All)
-    }
-
-    /// Whether rules of this kind compare the token's `iat` with `issued_before`
-    /// (all but `jti`, which names one token outright).
-    pub const fn uses_issued_before(self) -> bool {
-        !matches!(self, RuleKind::Jti)
-    }
-}
-
-impl fmt::Display for RuleKind {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-
-impl FromStr for RuleKind {
-    type Err = RuleError;
-
-    fn from_str(name: &str) -> Result<Self, Self::Err> {
-        RuleKind::EVERY
-            .into_iter()
-            .find(|kind| kind.as_str() == name)
-            .ok_or_else(|| RuleError::UnknownKind {
-                name: name.chars().take(32).collect(),
-            })
-    }
-}
 
 /// The facts of a token that a rule can match on, taken from its verified claims.
 ///
@@ -279,18 +216,6 @@ mod tests {
 
     fn policy() -> TokenPolicy {
         TokenPolicy::default()
-    }
-
-    #[test]
-    fn kind_names_round_trip() {
-        for kind in RuleKind::EVERY {
-            assert_eq!(kind.as_str().parse::<RuleKind>().unwrap(), kind);
-            assert_eq!(serde_json::to_string(&kind).unwrap(), format!("\"{kind}\""));
-        }
-        assert!(matches!(
-            "JTI".parse::<RuleKind>(),
-            Err(RuleError::UnknownKind { .. })
-        ));
     }
 
     #[test]

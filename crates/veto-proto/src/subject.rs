@@ -5,7 +5,7 @@
 //! the stream holds the latest state of every key, so the stream *is* the list.
 
 use crate::digest::KeyDigest;
-use crate::rule::RuleKind;
+use crate::kind::RuleKind;
 
 /// Every subject veto publishes on; the stream captures exactly these.
 pub const STREAM_SUBJECTS: &str = "veto.v1.>";

@@ -18,7 +18,8 @@
 //! - [`logs`]: a port a child process logged.
 //! - [`proxy`]: a TCP proxy a test can cut, to isolate one client.
 //! - [`tokens`]: an ES256 test issuer, its JWKS server, and forged tokens.
-//! - [`wait`]: bounded polling.
+//! - [`wait`]: bounded waits and polling.
+//! - `daemon` (feature `daemon`): vetod in this process or as the real binary.
 //!
 //! # Example
 //!
@@ -32,6 +33,8 @@
 
 pub mod binary;
 pub mod cluster;
+#[cfg(feature = "daemon")]
+pub mod daemon;
 pub mod logs;
 pub mod proxy;
 pub mod server;
@@ -40,10 +43,12 @@ pub mod wait;
 
 pub use binary::{MIN_SERVER_VERSION, server_binary};
 pub use cluster::NatsCluster;
+#[cfg(feature = "daemon")]
+pub use daemon::{ADMIN_KEY, DaemonProcess, TestDaemon};
 pub use proxy::TcpProxy;
 pub use server::{NatsServer, NatsServerBuilder};
 pub use tokens::{JwksServer, TestIssuer};
-pub use wait::eventually;
+pub use wait::{eventually, until, within};
 
 use std::path::PathBuf;
 use std::time::Duration;

@@ -1,9 +1,32 @@
-//! Bounded polling: every wait in a test has a deadline.
+//! Bounded waits: every await in a test has a deadline, and says what it waited for
+//! when the deadline passes.
 
 use std::future::Future;
 use std::time::Duration;
 
 use crate::TestkitError;
+
+/// Awaits `future` for at most `seconds`; panics naming `what` when it takes longer.
+pub async fn within<T>(seconds: u64, what: &str, future: impl Future<Output = T>) -> T {
+    tokio::time::timeout(Duration::from_secs(seconds), future)
+        .await
+        .unwrap_or_else(|_| panic!("timed out after {seconds}s: {what}"))
+}
+
+/// Polls `condition` every [`POLL_INTERVAL`] until it holds; panics naming `what` after
+/// `seconds`.
+pub async fn until<F, Fut>(seconds: u64, what: &str, mut condition: F)
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = bool>,
+{
+    within(seconds, what, async {
+        while !condition().await {
+            tokio::time::sleep(POLL_INTERVAL).await;
+        }
+    })
+    .await;
+}
 
 /// How often [`eventually`] polls.
 pub const POLL_INTERVAL: Duration = Duration::from_millis(25);

@@ -9,8 +9,8 @@ use veto_client::{ListConfig, TokenFacts, Verdict};
 
 use crate::cli::{CheckArgs, Connection};
 use crate::error::{CliError, Exit};
+use crate::nats::{self, FIRST_TICK_GRACE};
 use crate::output::Report;
-use crate::replica::{self, FIRST_TICK_GRACE};
 use crate::times::{age, describe_precise, unix_ms};
 
 /// `veto check`.
@@ -19,9 +19,9 @@ pub async fn run(connection: &Connection, args: CheckArgs) -> Result<Report, Cli
         .nats_url
         .as_deref()
         .ok_or_else(|| CliError::usage("check reads the list from NATS: set --nats-url or VETO_NATS_URL"))?;
-    let client = replica::connect(nats_url, connection.timeout).await?;
-    let list = replica::load_list(client, &connection.stream, connection.timeout).await?;
-    let freshness = replica::freshness(&list, FIRST_TICK_GRACE.min(connection.timeout)).await;
+    let client = nats::connect(nats_url, connection.timeout).await?;
+    let list = nats::load_list(client, &connection.stream, connection.timeout).await?;
+    let freshness = nats::freshness(&list, FIRST_TICK_GRACE.min(connection.timeout)).await;
     let facts = TokenFacts {
         jti: args.jti.as_deref(),
         sub: args.sub.as_deref(),

@@ -8,12 +8,12 @@ use futures_util::future::try_join_all;
 use serde_json::{Value, json};
 use veto_proto::{RuleKind, UnixSeconds};
 
-use crate::api::{AdminClient, Reply, RuleKey, RuleResponse};
 use crate::cli::InspectArgs;
 use crate::error::{CliError, Exit};
 use crate::output::{Report, rule_details, rule_label};
 use crate::times::describe;
 use crate::token::{TokenClaims, UnverifiedToken, decode_unverified};
+use veto_api::{AdminClient, Reply, RuleKey, RuleResponse};
 
 /// More than any sane token; reading stops there so a wrong pipe cannot fill memory.
 const MAX_TOKEN_BYTES: u64 = 64 * 1024;
@@ -69,7 +69,7 @@ pub async fn find_rules(api: &AdminClient, token: &UnverifiedToken) -> Result<Ve
         match api.get(key).await {
             Ok(stored) => Ok(Some(stored)),
             Err(error) if error.is_not_found() => Ok(None),
-            Err(error) => Err(error),
+            Err(error) => Err(CliError::from(error)),
         }
     });
     let now = UnixSeconds::now();

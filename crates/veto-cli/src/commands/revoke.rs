@@ -2,10 +2,10 @@
 
 use veto_proto::{RuleKind, UnixSeconds};
 
-use crate::api::{AdminClient, RevokeRequest};
 use crate::cli::{RevokeCommand, RevokeIssuedBeforeArgs};
 use crate::error::CliError;
 use crate::output::{Report, stored_rule};
+use veto_api::{AdminClient, RevokeRequest};
 
 /// The request a `veto revoke` command line asks for. Absent instants stay absent so
 /// that the daemon applies its own defaults (its clock, its clock-skew allowance).
@@ -43,7 +43,7 @@ pub fn request_of(command: RevokeCommand) -> RevokeRequest {
 /// Revokes, and reports the rule as stored (merged with any earlier one for the key).
 pub async fn run(api: &AdminClient, command: RevokeCommand) -> Result<Report, CliError> {
     let answer = api.revoke(&request_of(command)).await?;
-    let heading = if answer.already_covered {
+    let heading = if answer.replayed {
         "already revoked (a stored rule covers this; nothing new was published):"
     } else {
         "revoked:"

@@ -5,11 +5,11 @@ use std::fmt::Write as _;
 use serde_json::{Value, json};
 use veto_proto::{RuleKind, UnixSeconds};
 
-use crate::api::{AdminClient, RuleKey, RuleResponse};
 use crate::cli::{GetArgs, KindArg, LiftArgs, ListArgs};
 use crate::error::CliError;
 use crate::output::{Report, rule_details, rule_label, stored_rule};
 use crate::times::describe;
+use veto_api::{AdminClient, ListQuery, RuleKey, RuleResponse};
 
 /// The key a command line names, checked before anything is sent: a path with an
 /// empty or missing value would reach another route, and the daemon's answer
@@ -50,10 +50,21 @@ pub async fn get(api: &AdminClient, args: GetArgs) -> Result<Report, CliError> {
 
 /// `veto list`: one page (the API's JSON), or with `--all-pages` every page (one JSON
 /// object with every item).
+/// The query of one page.
+fn list_query(kind: Option<RuleKind>, limit: Option<u16>, cursor: Option<&str>) -> ListQuery {
+    ListQuery {
+        kind: kind.map(|kind| kind.as_str().to_owned()),
+        limit: limit.map(usize::from),
+        cursor: cursor.map(str::to_owned),
+    }
+}
+
 pub async fn list(api: &AdminClient, args: ListArgs) -> Result<Report, CliError> {
     let kind = args.kind.map(RuleKind::from);
     if !args.all_pages {
-        let page = api.list_page(kind, args.limit, args.cursor.as_deref()).await?;
+        let page = api
+            .list(&list_query(kind, args.limit, args.cursor.as_deref()))
+            .await?;
         let human = rules_text(&page.body.items, page.body.next_cursor.as_deref());
         return Ok(Report::ok(human, page.json));
     }
@@ -61,7 +72,7 @@ pub async fn list(api: &AdminClient, args: ListArgs) -> Result<Report, CliError>
     let mut items = Vec::new();
     let mut items_json = Vec::new();
     loop {
-        let page = api.list_page(kind, args.limit, cursor.as_deref()).await?;
+        let page = api.list(&list_query(kind, args.limit, cursor.as_deref())).await?;
         if let Some(page_items) = page.json.get("items").and_then(Value::as_array) {
             items_json.extend(page_items.iter().cloned());
         }

@@ -7,46 +7,17 @@ use std::time::SystemTime;
 
 use serde_json::{Value, json};
 
-use crate::api::{AdminClient, Readiness};
 use crate::cli::Connection;
 use crate::error::{CliError, Exit};
+use crate::nats::{self, FIRST_TICK_GRACE, StreamState};
 use crate::output::Report;
-use crate::replica::{self, FIRST_TICK_GRACE, StreamState};
 use crate::times::{age, describe_precise, unix_ms};
-
-/// The Prometheus gauge of live rules by kind.
-const RULES_LIVE_GAUGE: &str = "veto_rules_live";
-
-/// Live rules by kind from Prometheus text: the `veto_rules_live{kind="…"}` samples.
-pub fn rules_live(metrics: &str) -> BTreeMap<String, u64> {
-    let mut live = BTreeMap::new();
-    for line in metrics.lines() {
-        let Some(rest) = line.strip_prefix(RULES_LIVE_GAUGE) else {
-            continue;
-        };
-        let Some((labels, value)) = rest.strip_prefix('{').and_then(|rest| rest.split_once('}')) else {
-            continue;
-        };
-        let kind = labels
-            .split(',')
-            .find_map(|label| label.trim().strip_prefix("kind=\""))
-            .and_then(|quoted| quoted.strip_suffix('"'));
-        // Gauges render as floats ("3" or "3.0"); a count is whole.
-        let count = value
-            .split_whitespace()
-            .next()
-            .and_then(|value| value.parse::<f64>().ok());
-        if let (Some(kind), Some(count)) = (kind, count) {
-            live.insert(kind.to_owned(), count.max(0.0) as u64);
-        }
-    }
-    live
-}
+use veto_api::{AdminClient, Health, RulesByKind};
 
 /// What the daemon said, part by part (one part failing does not hide the others).
 struct DaemonStatus {
     healthz: Result<Value, CliError>,
-    readyz: Result<Readiness, CliError>,
+    readyz: Result<Health, CliError>,
     rules_live: Result<BTreeMap<String, u64>, CliError>,
 }
 
@@ -58,19 +29,34 @@ struct StreamStatus {
 }
 
 async fn daemon_status(api: &AdminClient) -> DaemonStatus {
-    let (healthz, readyz, metrics) = tokio::join!(api.healthz(), api.readyz(), api.metrics());
+    let (healthz, readyz, status) = tokio::join!(api.healthz(), api.readyz(), api.status());
     DaemonStatus {
-        healthz,
-        readyz,
-        rules_live: metrics.map(|text| rules_live(&text)),
+        healthz: healthz.map(|reply| reply.json).map_err(CliError::from),
+        readyz: readyz.map(|reply| reply.body).map_err(CliError::from),
+        rules_live: status
+            .map(|reply| rules_by_kind(&reply.body.list.live))
+            .map_err(CliError::from),
     }
 }
 
+/// Live rules by kind, as `/v1/status` reports them.
+fn rules_by_kind(live: &RulesByKind) -> BTreeMap<String, u64> {
+    [
+        ("jti", live.jti),
+        ("sub", live.sub),
+        ("sid", live.sid),
+        ("all", live.all),
+    ]
+    .into_iter()
+    .map(|(kind, count)| (kind.to_owned(), count))
+    .collect()
+}
+
 async fn stream_status(connection: &Connection, nats_url: &str) -> Result<StreamStatus, CliError> {
-    let client = replica::connect(nats_url, connection.timeout).await?;
-    let state = replica::stream_state(client.clone(), &connection.stream, connection.timeout).await;
-    let freshness = match replica::load_list(client, &connection.stream, connection.timeout).await {
-        Ok(list) => Ok(replica::freshness(&list, FIRST_TICK_GRACE.min(connection.timeout)).await),
+    let client = nats::connect(nats_url, connection.timeout).await?;
+    let state = nats::stream_state(client.clone(), &connection.stream, connection.timeout).await;
+    let freshness = match nats::load_list(client, &connection.stream, connection.timeout).await {
+        Ok(list) => Ok(nats::freshness(&list, FIRST_TICK_GRACE.min(connection.timeout)).await),
         Err(error) => Err(error),
     };
     Ok(StreamStatus { state, freshness })
@@ -135,7 +121,6 @@ fn report(
     let _ = writeln!(human, "  readiness   {readiness}");
     let rules = match &daemon.rules_live {
         Err(CliError::Unreachable { .. }) if daemon_down => "unknown (see health)".to_owned(),
-        Ok(live) if live.is_empty() => "unknown (no veto_rules_live gauge in /metrics)".to_owned(),
         Ok(live) => live
             .iter()
             .map(|(kind, count)| format!("{kind} {count}"))
@@ -196,30 +181,4 @@ fn report(
         "errors": problems.0.iter().map(|(_, message)| message.as_str()).collect::<Vec<_>>(),
     });
     Report { human, json, exit }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn live_rules_are_read_from_the_gauge_lines() {
-        let text = "\
-# TYPE veto_rules_live gauge
-veto_rules_live{kind=\"jti\"} 3
-veto_rules_live{kind=\"sub\"} 1.0
-veto_rules_live_other{kind=\"sid\"} 9
-veto_rules_live{daemon=\"a\",kind=\"all\"} 0
-veto_http_requests_total{route=\"/x\"} 5
-";
-        let live = rules_live(text);
-        assert_eq!(
-            live.into_iter().collect::<Vec<_>>(),
-            [
-                ("all".to_owned(), 0),
-                ("jti".to_owned(), 3),
-                ("sub".to_owned(), 1)
-            ]
-        );
-    }
 }

@@ -27,13 +27,13 @@ pub struct Claims<C = NoCustomClaims> {
     )]
     pub aud: Vec<String>,
     /// Expiry (required by the validator).
-    pub exp: i64,
+    pub exp: UnixSeconds,
     /// Not before.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub nbf: Option<i64>,
+    pub nbf: Option<UnixSeconds>,
     /// Issued at.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub iat: Option<i64>,
+    pub iat: Option<UnixSeconds>,
     /// Token id.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub jti: Option<String>,
@@ -53,7 +53,7 @@ impl<C> Claims<C> {
             sub: self.sub.as_deref(),
             sid: self.sid.as_deref(),
             iss: self.iss.as_deref(),
-            iat: self.iat.map(UnixSeconds),
+            iat: self.iat,
         }
     }
 }

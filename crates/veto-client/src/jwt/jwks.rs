@@ -51,7 +51,7 @@ impl JwksConfig {
 type KeyMap = HashMap<String, Arc<VerificationKey>>;
 
 #[derive(Debug)]
-struct Inner {
+struct JwksState {
     config: JwksConfig,
     http: reqwest::Client,
     keys: ArcSwap<KeyMap>,
@@ -67,7 +67,7 @@ struct Inner {
 /// last clone is dropped.
 #[derive(Clone, Debug)]
 pub struct JwksSource {
-    inner: Arc<Inner>,
+    inner: Arc<JwksState>,
 }
 
 impl JwksSource {
@@ -79,7 +79,7 @@ impl JwksSource {
             .timeout(config.fetch_timeout)
             .build()
             .map_err(|error| ValidatorConfigError(error.to_string()))?;
-        let inner = Arc::new(Inner {
+        let inner = Arc::new(JwksState {
             config,
             http,
             keys: ArcSwap::from_pointee(HashMap::new()),
@@ -148,7 +148,7 @@ fn check_url(url: &str) -> Result<(), ValidatorConfigError> {
 
 /// Fetches unless another fetch started within the cooldown. Concurrent callers wait
 /// for the one fetch in progress rather than starting their own.
-async fn refresh_rate_limited(inner: &Inner) -> Result<Option<Duration>, KeyError> {
+async fn refresh_rate_limited(inner: &JwksState) -> Result<Option<Duration>, KeyError> {
     let mut last_fetch = inner.last_on_demand_fetch.lock().await;
     if last_fetch.is_some_and(|at| at.elapsed() < inner.config.unknown_kid_cooldown) {
         return Ok(None);
@@ -159,7 +159,7 @@ async fn refresh_rate_limited(inner: &Inner) -> Result<Option<Duration>, KeyErro
 
 /// One fetch. On success the key set is replaced and the refresh interval returned;
 /// on failure the last good set stays.
-async fn fetch(inner: &Inner) -> Result<Duration, KeyError> {
+async fn fetch(inner: &JwksState) -> Result<Duration, KeyError> {
     inner.fetches.fetch_add(1, Ordering::Relaxed);
     let result = async {
         let response = inner
@@ -204,7 +204,7 @@ fn max_age(headers: &reqwest::header::HeaderMap) -> Option<Duration> {
     })
 }
 
-async fn refresh_loop(inner: Weak<Inner>) {
+async fn refresh_loop(inner: Weak<JwksState>) {
     let mut failures = 0u32;
     loop {
         let Some(strong) = inner.upgrade() else { return };

@@ -14,6 +14,7 @@
 //! After the signature, check revocation with [`crate::RevocationList::check`] on
 //! [`Claims::facts`].
 
+pub mod bearer;
 mod claims;
 mod error;
 mod jwks;

@@ -3,7 +3,7 @@
 use std::marker::PhantomData;
 use std::task::{Context, Poll};
 
-use axum::http::{Request, header};
+use axum::http::Request;
 use axum::response::Response;
 use futures_util::FutureExt;
 use serde::de::DeserializeOwned;
@@ -11,12 +11,9 @@ use tower::Service;
 use tracing::debug;
 
 use super::{AuthRejection, ResponseFuture};
+use crate::jwt::bearer::{self, BearerError};
 use crate::jwt::{Claims, Validator};
 use crate::{RevocationList, Verdict};
-
-/// The longest `Authorization` header read (a token over the validator's 8 KiB default
-/// is refused anyway; this bounds the work before it).
-const MAX_AUTHORIZATION_BYTES: usize = 16 * 1024;
 
 /// Validates the bearer token, checks revocation, and passes the request on with
 /// `Claims<C>` in its extensions; otherwise answers with an [`AuthRejection`].
@@ -53,20 +50,10 @@ impl<S, C> std::fmt::Debug for VetoAuth<S, C> {
 
 /// The bearer token of a request, or why there is none.
 fn bearer_token<B>(request: &Request<B>) -> Result<String, AuthRejection> {
-    let value = request
-        .headers()
-        .get(header::AUTHORIZATION)
-        .ok_or(AuthRejection::MissingToken)?;
-    if value.len() > MAX_AUTHORIZATION_BYTES {
-        return Err(AuthRejection::MalformedHeader);
-    }
-    let value = value.to_str().map_err(|_| AuthRejection::MalformedHeader)?;
-    let (scheme, token) = value.split_once(' ').ok_or(AuthRejection::MalformedHeader)?;
-    let token = token.trim();
-    if !scheme.eq_ignore_ascii_case("bearer") || token.is_empty() || token.contains(' ') {
-        return Err(AuthRejection::MalformedHeader);
-    }
-    Ok(token.to_owned())
+    bearer::from_headers(request.headers()).map_err(|error| match error {
+        BearerError::Missing => AuthRejection::MissingToken,
+        BearerError::Duplicate | BearerError::Malformed => AuthRejection::MalformedHeader,
+    })
 }
 
 /// Validation, then revocation.

@@ -125,7 +125,9 @@ async fn a_client_started_late_has_every_rule_when_ready() {
 #[tokio::test]
 async fn subject_session_and_all_rules_follow_issued_before() {
     let (server, js) = server_with_stream().await;
-    let list = ready_list(&server.url(), ListConfig::default().retain_rules(true)).await;
+    // The daemon's listing index, kept from what the list applies.
+    let index = std::sync::Arc::new(veto_daemon::index::RuleIndex::new());
+    let list = ready_list(&server.url(), ListConfig::default().observed_by(index.clone())).await;
     let policy = veto_proto::TokenPolicy::default();
     let now = UnixSeconds::now();
     let rules = [
@@ -174,18 +176,18 @@ async fn subject_session_and_all_rules_follow_issued_before() {
         assert_eq!(list.check(&token), expected, "{token:?}");
     }
     // The daemon's view: full rules with their sequence, listable by kind.
-    let stored = list
+    let stored = index
         .rule(RuleKind::Sub, Some("https://a"), Some("alice"))
         .expect("retained");
     assert_eq!(stored.rule, rules[0]);
     assert!(stored.sequence >= 1);
-    let sids: Vec<_> = list
+    let sids: Vec<_> = index
         .rules(Some(RuleKind::Sid), None, 10)
         .into_iter()
         .map(|stored| stored.rule)
         .collect();
     assert_eq!(sids, vec![rules[1].clone()]);
-    assert_eq!(list.rules(None, None, 10).len(), 3);
+    assert_eq!(index.rules(None, None, 10).len(), 3);
 }
 
 #[tokio::test]

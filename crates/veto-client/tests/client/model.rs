@@ -116,14 +116,14 @@ proptest! {
         queries in prop::collection::vec(query(), 1..40),
     ) {
         let now = UnixSeconds::now();
-        let replica = Replica::new(0, false);
+        let replica = Replica::new(0);
         // The model: the latest state of each key, as the stream keeps it.
         let mut model: HashMap<KeyDigest, RevocationRule> = HashMap::new();
         for operation in &operations {
             match *operation {
                 Operation::Revoke { kind, value, iss, issued_before_offset, already_expired } => {
                     let rule = rule_for(kind, value, iss, issued_before_offset, already_expired, now);
-                    replica.apply_rule(&rule, 1);
+                    replica.apply_rule(&rule);
                     model.insert(rule.digest(), rule);
                 }
                 Operation::Lift { kind, value, iss } => {

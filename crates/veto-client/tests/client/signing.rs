@@ -5,8 +5,8 @@ use std::future::IntoFuture;
 
 use async_nats::HeaderMap;
 use async_nats::jetstream::Context;
-use veto_client::signing::{EventSigner, VerificationKeys};
-use veto_client::{ListConfig, TokenFacts, Verdict};
+use veto_client::{ListConfig, TokenFacts, Verdict, VerificationKeys};
+use veto_daemon::signer::EventSigner;
 use veto_proto::{Event, RuleKind};
 
 use crate::support::*;

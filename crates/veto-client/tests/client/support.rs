@@ -44,7 +44,7 @@ pub async fn stream_context(server: &NatsServer) -> Context {
     within(
         10,
         "create stream",
-        js.get_or_create_stream(veto_client::stream::jetstream_config(&settings)),
+        veto_daemon::nats::ensure_stream(&js, &settings),
     )
     .await
     .expect("stream created");

@@ -1,11 +1,33 @@
-//! Extractors whose rejections are [`ApiError`]s (stable codes, JSON bodies).
+//! Extractors whose rejections are [`ApiError`]s (stable codes, JSON bodies), and
+//! [`Authenticated`], the caller of a request.
+
+use std::sync::Arc;
 
 use axum::extract::rejection::PathRejection;
 use axum::extract::{FromRequest, FromRequestParts, Request};
 use axum::http::request::Parts;
 use serde::de::DeserializeOwned;
+use veto_api::ErrorCode;
 
+use crate::auth::Principal;
 use crate::error::ApiError;
+use crate::state::AppState;
+
+/// The authenticated caller of a request.
+#[derive(Clone, Debug)]
+pub struct Authenticated(pub Principal);
+
+impl FromRequestParts<Arc<AppState>> for Authenticated {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &Arc<AppState>) -> Result<Self, Self::Rejection> {
+        state
+            .authenticator
+            .authenticate(&parts.headers)
+            .await
+            .map(Authenticated)
+    }
+}
 
 /// A JSON body.
 #[derive(Debug)]
@@ -57,7 +79,7 @@ impl<S: Send + Sync, T: DeserializeOwned + Send> FromRequestParts<S> for ApiPath
         let axum::extract::Path(value) = axum::extract::Path::<T>::from_request_parts(parts, state)
             .await
             .map_err(|rejection: PathRejection| {
-                ApiError::bad_request("invalid_path", rejection.body_text())
+                ApiError::new(ErrorCode::InvalidPath, rejection.body_text())
             })?;
         Ok(ApiPath(value))
     }

@@ -7,26 +7,16 @@ use std::sync::Arc;
 
 use axum::extract::State;
 use axum::http::StatusCode;
-use serde::Deserialize;
 use tracing::{debug, info};
-use utoipa::ToSchema;
+use veto_api::RevokeTokenForm;
 use veto_proto::{RevocationRule, UnixSeconds};
 
-use super::extract::ApiForm;
+use super::extract::{ApiForm, Authenticated};
 use super::revocations::publish_error;
-use crate::auth::{Authenticated, Permission};
-use crate::error::{ApiError, ErrorBody};
-use crate::metrics as names;
+use crate::auth::Permission;
+use crate::error::ApiError;
+use crate::metrics::names;
 use crate::state::AppState;
-
-/// The RFC 7009 request (form-encoded).
-#[derive(Debug, Deserialize, ToSchema)]
-pub struct RevokeTokenForm {
-    /// The token to revoke.
-    pub token: String,
-    /// `access_token` or `refresh_token`; a hint only.
-    pub token_type_hint: Option<String>,
-}
 
 /// Revoke a token by handing it in (RFC 7009).
 #[utoipa::path(
@@ -34,8 +24,6 @@ pub struct RevokeTokenForm {
     request_body(content = RevokeTokenForm, content_type = "application/x-www-form-urlencoded"),
     responses(
         (status = 200, description = "Revoked, or not a token we accept (nothing published)"),
-        (status = 401, description = "No or bad credentials", body = ErrorBody),
-        (status = 503, description = "NATS did not acknowledge; retry", body = ErrorBody),
     ),
     security(("bearer" = []))
 )]
@@ -68,7 +56,7 @@ pub async fn revoke_token(
     let rule = RevocationRule::jti(
         jti,
         claims.iss.as_deref(),
-        state.policy.expiry_of_token(UnixSeconds(claims.exp)),
+        state.policy.expiry_of_token(claims.exp),
     )
     .revoked(now, Some(&principal.name), Some("RFC 7009 revocation"));
     if rule.validate(&state.policy, now).is_err() {

@@ -1,0 +1,469 @@
+//! A typed client of the admin API (feature `client`): one method per route, each
+//! returning the API's JSON as sent (for callers that print it) and its typed reading.
+//! The CLI, the end-to-end tests and the benchmarks all use it.
+
+use std::time::Duration;
+
+use reqwest::header::{HeaderMap, RETRY_AFTER};
+use reqwest::{Method, RequestBuilder, StatusCode, Url};
+use secrecy::{ExposeSecret, SecretString};
+use serde::de::DeserializeOwned;
+use serde_json::Value;
+
+use crate::error::{ErrorBody, ErrorCode};
+use crate::revocations::{
+    BatchRequest, BatchResponse, KeyQuery, LiftResponse, ListQuery, ListResponse, RevokeRequest,
+    RevokeTokenForm, RuleKey, RuleResponse,
+};
+use crate::routes;
+use crate::status::{DaemonStatus, Health};
+
+/// Why a call did not get the answer it asked for.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum AdminError {
+    /// The call cannot be made as asked (a base URL that is not http(s), for one).
+    #[error("{0}")]
+    Usage(String),
+    /// Nothing (useful) answered: connection refused, timeout, DNS.
+    #[error("cannot reach {what}: {detail}")]
+    Unreachable {
+        /// The daemon's URL, without credentials.
+        what: String,
+        /// Why, with the cause chain.
+        detail: String,
+    },
+    /// The API answered with an error body (or an error status without one, whose
+    /// code is then `http_<status>`).
+    #[error("{code}: {message}")]
+    Api {
+        /// The HTTP status.
+        status: u16,
+        /// The stable code (see [`ErrorCode`]).
+        code: String,
+        /// The message.
+        message: String,
+        /// `Retry-After`, in seconds, when the daemon sent one.
+        retry_after_secs: Option<u64>,
+    },
+    /// A success status, but not the body the API documents.
+    #[error("unexpected response from {what}: {detail}")]
+    Unexpected {
+        /// The daemon's URL.
+        what: String,
+        /// What was wrong.
+        detail: String,
+    },
+}
+
+impl AdminError {
+    /// The API's error code, when the API answered with one this build knows.
+    pub fn code(&self) -> Option<ErrorCode> {
+        match self {
+            AdminError::Api { code, .. } => code.parse().ok(),
+            _ => None,
+        }
+    }
+
+    /// The HTTP status, when the API answered.
+    pub fn status(&self) -> Option<u16> {
+        match self {
+            AdminError::Api { status, .. } => Some(*status),
+            _ => None,
+        }
+    }
+
+    /// Whether the API said there is no live rule for the key asked about.
+    pub fn is_not_found(&self) -> bool {
+        self.code() == Some(ErrorCode::NotFound)
+    }
+
+    /// Whether the same request may succeed later: not reachable, or the daemon said
+    /// so (503, 408, 429, 409 contention, or a proxy's 502/504).
+    pub fn is_retryable(&self) -> bool {
+        match self {
+            AdminError::Unreachable { .. } => true,
+            AdminError::Api { status, code, .. } => {
+                matches!(status, 408 | 429 | 502 | 503 | 504) || code == ErrorCode::Contention.as_str()
+            }
+            _ => false,
+        }
+    }
+}
+
+/// An answer: the JSON as the API sent it, and its typed reading.
+#[derive(Clone, Debug)]
+pub struct Reply<T> {
+    /// The body, as sent.
+    pub json: Value,
+    /// The body, typed.
+    pub body: T,
+}
+
+/// The answer to a revocation.
+#[derive(Clone, Debug)]
+pub struct Revoked {
+    /// The stored rule.
+    pub reply: Reply<RuleResponse>,
+    /// Whether a stored rule already covered the request, so nothing was published
+    /// (header `Idempotent-Replayed: true`).
+    pub replayed: bool,
+}
+
+/// The admin API at one base URL, with one credential.
+#[derive(Clone, Debug)]
+pub struct AdminClient {
+    http: reqwest::Client,
+    base: Url,
+    credential: Option<SecretString>,
+}
+
+impl AdminClient {
+    /// A client of the API at `base` (`http://host:port`, optionally with a path
+    /// prefix), sending `credential` (an API key or an admin JWT) as a bearer token.
+    /// Every request, connecting included, is bounded by `timeout`.
+    pub fn new(
+        base: Url,
+        credential: Option<SecretString>,
+        timeout: Duration,
+    ) -> Result<AdminClient, AdminError> {
+        if !matches!(base.scheme(), "http" | "https") || base.cannot_be_a_base() {
+            return Err(AdminError::Usage(format!(
+                "the daemon's URL must be http:// or https://, not {}",
+                redacted(&base)
+            )));
+        }
+        let http = reqwest::Client::builder()
+            .timeout(timeout)
+            .connect_timeout(timeout)
+            .user_agent(concat!("veto-api/", env!("CARGO_PKG_VERSION")))
+            .build()
+            .map_err(|error| {
+                AdminError::Usage(format!("building the HTTP client: {}", with_causes(&error)))
+            })?;
+        Ok(AdminClient {
+            http,
+            base,
+            credential,
+        })
+    }
+
+    /// A client of `base` (a string), for tests and tools: panics on nothing, errors on
+    /// a bad URL.
+    pub fn at(base: &str, credential: Option<&str>) -> Result<AdminClient, AdminError> {
+        let url = base
+            .parse()
+            .map_err(|error| AdminError::Usage(format!("{base:?} is not a URL: {error}")))?;
+        AdminClient::new(
+            url,
+            credential.map(|secret| SecretString::from(secret.to_owned())),
+            Duration::from_secs(30),
+        )
+    }
+
+    /// The base URL without user or password, for messages.
+    pub fn base_url(&self) -> String {
+        redacted(&self.base)
+    }
+
+    /// `POST /v1/revocations`.
+    pub async fn revoke(&self, request: &RevokeRequest) -> Result<Revoked, AdminError> {
+        let url = self.endpoint(&["v1", "revocations"])?;
+        let (status, headers, bytes) = self
+            .send(self.authorized(Method::POST, url).json(request))
+            .await?;
+        let replayed = headers
+            .get(routes::IDEMPOTENT_REPLAYED)
+            .is_some_and(|value| value.as_bytes().eq_ignore_ascii_case(b"true"));
+        let reply = self.reply(status, &headers, &bytes)?;
+        Ok(Revoked { reply, replayed })
+    }
+
+    /// `POST /v1/revocations/batch`: a result per item, in order.
+    pub async fn revoke_batch(&self, batch: &BatchRequest) -> Result<Reply<BatchResponse>, AdminError> {
+        let url = self.endpoint(&["v1", "revocations", "batch"])?;
+        let (status, headers, bytes) = self.send(self.authorized(Method::POST, url).json(batch)).await?;
+        self.reply(status, &headers, &bytes)
+    }
+
+    /// `DELETE /v1/revocations/{kind}[/{value}]?iss=&reason=`: lifts the key's rule.
+    pub async fn lift(&self, key: &RuleKey, reason: Option<&str>) -> Result<Reply<LiftResponse>, AdminError> {
+        let url = self.key_endpoint(key)?;
+        let query = KeyQuery {
+            iss: key.iss.clone(),
+            reason: reason.map(str::to_owned),
+        };
+        let (status, headers, bytes) = self
+            .send(self.authorized(Method::DELETE, url).query(&query))
+            .await?;
+        self.reply(status, &headers, &bytes)
+    }
+
+    /// `GET /v1/revocations/{kind}[/{value}]?iss=`: the live rule for a key; no live
+    /// rule is an error for which [`AdminError::is_not_found`] holds.
+    pub async fn get(&self, key: &RuleKey) -> Result<Reply<RuleResponse>, AdminError> {
+        let url = self.key_endpoint(key)?;
+        let query = KeyQuery {
+            iss: key.iss.clone(),
+            reason: None,
+        };
+        let (status, headers, bytes) = self.send(self.authorized(Method::GET, url).query(&query)).await?;
+        self.reply(status, &headers, &bytes)
+    }
+
+    /// `GET /v1/revocations?kind=&limit=&cursor=`: one page of live rules.
+    pub async fn list(&self, query: &ListQuery) -> Result<Reply<ListResponse>, AdminError> {
+        let url = self.endpoint(&["v1", "revocations"])?;
+        let (status, headers, bytes) = self.send(self.authorized(Method::GET, url).query(query)).await?;
+        self.reply(status, &headers, &bytes)
+    }
+
+    /// `POST /oauth2/revoke` (RFC 7009): hands in a token.
+    pub async fn revoke_token(&self, form: &RevokeTokenForm) -> Result<(), AdminError> {
+        let url = self.endpoint(&["oauth2", "revoke"])?;
+        let (status, headers, bytes) = self.send(self.authorized(Method::POST, url).form(form)).await?;
+        if status.is_success() {
+            Ok(())
+        } else {
+            Err(api_error(status, &headers, &bytes))
+        }
+    }
+
+    /// `GET /v1/status`: the daemon's state, machine-readable.
+    pub async fn status(&self) -> Result<Reply<DaemonStatus>, AdminError> {
+        let url = self.endpoint(&["v1", "status"])?;
+        let (status, headers, bytes) = self.send(self.http.get(url)).await?;
+        self.reply(status, &headers, &bytes)
+    }
+
+    /// `GET /healthz`: whether the process answers.
+    pub async fn healthz(&self) -> Result<Reply<Health>, AdminError> {
+        let url = self.endpoint(&["healthz"])?;
+        let (status, headers, bytes) = self.send(self.http.get(url)).await?;
+        self.reply(status, &headers, &bytes)
+    }
+
+    /// `GET /readyz`. Not ready is an answer here, not an error: the daemon sends it
+    /// with 503 and the reasons in the body.
+    pub async fn readyz(&self) -> Result<Reply<Health>, AdminError> {
+        let url = self.endpoint(&["readyz"])?;
+        let (status, headers, bytes) = self.send(self.http.get(url)).await?;
+        if status == StatusCode::SERVICE_UNAVAILABLE
+            && let Ok(reply) = self.reply(StatusCode::OK, &headers, &bytes)
+        {
+            return Ok(reply);
+        }
+        self.reply(status, &headers, &bytes)
+    }
+
+    /// Waits, up to `limit`, until `GET /readyz` answers ready.
+    pub async fn wait_ready(&self, limit: Duration) -> Result<(), AdminError> {
+        let deadline = tokio::time::Instant::now() + limit;
+        loop {
+            let last = match self.readyz().await {
+                Ok(reply) if reply.body.status == "ready" => return Ok(()),
+                Ok(reply) => format!("not ready: {}", reply.body.reasons.join(", ")),
+                Err(error) => error.to_string(),
+            };
+            if tokio::time::Instant::now() >= deadline {
+                return Err(AdminError::Unreachable {
+                    what: self.base_url(),
+                    detail: format!("not ready within {limit:?} ({last})"),
+                });
+            }
+            tokio::time::sleep(Duration::from_millis(25)).await;
+        }
+    }
+
+    /// `GET /metrics`: the Prometheus text.
+    pub async fn metrics(&self) -> Result<String, AdminError> {
+        let url = self.endpoint(&["metrics"])?;
+        let (status, headers, bytes) = self.send(self.http.get(url)).await?;
+        if !status.is_success() {
+            return Err(api_error(status, &headers, &bytes));
+        }
+        String::from_utf8(bytes).map_err(|_| self.unexpected("/metrics is not UTF-8 text"))
+    }
+
+    /// `GET /openapi.json`.
+    pub async fn openapi(&self) -> Result<Value, AdminError> {
+        let url = self.endpoint(&["openapi.json"])?;
+        let (status, headers, bytes) = self.send(self.http.get(url)).await?;
+        self.reply::<Value>(status, &headers, &bytes)
+            .map(|reply| reply.body)
+    }
+
+    fn authorized(&self, method: Method, url: Url) -> RequestBuilder {
+        let request = self.http.request(method, url);
+        match &self.credential {
+            Some(secret) => request.bearer_auth(secret.expose_secret()),
+            None => request,
+        }
+    }
+
+    /// Sends, reading the whole body; only transport failures are errors here.
+    async fn send(&self, request: RequestBuilder) -> Result<(StatusCode, HeaderMap, Vec<u8>), AdminError> {
+        let unreachable = |error: reqwest::Error| AdminError::Unreachable {
+            what: self.base_url(),
+            // reqwest's message names the URL (values included); the causes say why.
+            detail: with_causes(&error.without_url()),
+        };
+        let response = request.send().await.map_err(unreachable)?;
+        let status = response.status();
+        let headers = response.headers().clone();
+        let bytes = response.bytes().await.map_err(unreachable)?;
+        Ok((status, headers, bytes.to_vec()))
+    }
+
+    /// A success body read as `T`, or the API's error.
+    fn reply<T: DeserializeOwned>(
+        &self,
+        status: StatusCode,
+        headers: &HeaderMap,
+        bytes: &[u8],
+    ) -> Result<Reply<T>, AdminError> {
+        if !status.is_success() {
+            return Err(api_error(status, headers, bytes));
+        }
+        let json: Value = serde_json::from_slice(bytes)
+            .map_err(|error| self.unexpected(&format!("the body is not JSON ({error})")))?;
+        let body = serde_json::from_value(json.clone())
+            .map_err(|error| self.unexpected(&format!("the body is not what the API documents ({error})")))?;
+        Ok(Reply { json, body })
+    }
+
+    fn unexpected(&self, detail: &str) -> AdminError {
+        AdminError::Unexpected {
+            what: self.base_url(),
+            detail: detail.to_owned(),
+        }
+    }
+
+    /// The base URL with these path segments appended, each percent-encoded.
+    fn endpoint(&self, segments: &[&str]) -> Result<Url, AdminError> {
+        // URL parsers (this one and any proxy's) drop `.` and `..` segments and their
+        // encoded forms, so such a value would silently address another route.
+        if let Some(dots) = segments.iter().find(|segment| matches!(**segment, "." | "..")) {
+            return Err(AdminError::Usage(format!(
+                "the value {dots:?} cannot be sent in a URL path, where the admin API expects it"
+            )));
+        }
+        let mut url = self.base.clone();
+        url.path_segments_mut()
+            .map_err(|()| AdminError::Usage("the daemon's URL cannot take a path".to_owned()))?
+            .pop_if_empty()
+            .extend(segments);
+        Ok(url)
+    }
+
+    fn key_endpoint(&self, key: &RuleKey) -> Result<Url, AdminError> {
+        match &key.value {
+            Some(value) => self.endpoint(&["v1", "revocations", key.kind.as_str(), value]),
+            None => self.endpoint(&["v1", "revocations", key.kind.as_str()]),
+        }
+    }
+}
+
+/// The API's error from an error response; a body without one (a proxy's page, an
+/// empty timeout answer) becomes `http_<status>`.
+fn api_error(status: StatusCode, headers: &HeaderMap, bytes: &[u8]) -> AdminError {
+    let retry_after_secs = headers
+        .get(RETRY_AFTER)
+        .and_then(|value| value.to_str().ok())
+        .and_then(|value| value.trim().parse().ok());
+    match serde_json::from_slice::<ErrorBody>(bytes) {
+        Ok(ErrorBody { code, message }) => AdminError::Api {
+            status: status.as_u16(),
+            code,
+            message,
+            retry_after_secs,
+        },
+        Err(_) => AdminError::Api {
+            status: status.as_u16(),
+            code: format!("http_{}", status.as_u16()),
+            message: status
+                .canonical_reason()
+                .unwrap_or("error status without an error body")
+                .to_owned(),
+            retry_after_secs,
+        },
+    }
+}
+
+/// A URL without its user and password.
+fn redacted(url: &Url) -> String {
+    let mut shown = url.clone();
+    // Both fail only for URLs that cannot have credentials, which then have none.
+    let _ = shown.set_username("");
+    let _ = shown.set_password(None);
+    shown.to_string()
+}
+
+/// An error and its causes, `outer: inner: innermost`: reqwest puts the useful part
+/// ("Connection refused") in the source chain, not in the top message.
+pub fn with_causes(error: &(dyn std::error::Error + 'static)) -> String {
+    let mut text = error.to_string();
+    let mut source = error.source();
+    while let Some(cause) = source {
+        let cause_text = cause.to_string();
+        // Some errors repeat their source in their own message; say it once.
+        if !text.contains(&cause_text) {
+            text.push_str(": ");
+            text.push_str(&cause_text);
+        }
+        source = cause.source();
+    }
+    text
+}
+
+#[cfg(test)]
+mod tests {
+    use veto_proto::RuleKind;
+
+    use super::*;
+
+    fn client(base: &str) -> AdminClient {
+        AdminClient::at(base, None).expect("a client")
+    }
+
+    #[test]
+    fn values_are_one_percent_encoded_segment() {
+        let api = client("http://127.0.0.1:8080/prefix/");
+        let key = RuleKey::new(RuleKind::Sub, Some("a/b c?#%ü"));
+        assert_eq!(
+            api.key_endpoint(&key).expect("url").as_str(),
+            "http://127.0.0.1:8080/prefix/v1/revocations/sub/a%2Fb%20c%3F%23%25%C3%BC"
+        );
+        let all = RuleKey::new(RuleKind::All, None);
+        assert_eq!(
+            api.key_endpoint(&all).expect("url").as_str(),
+            "http://127.0.0.1:8080/prefix/v1/revocations/all"
+        );
+    }
+
+    #[test]
+    fn error_bodies_become_code_and_message() {
+        let error = api_error(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            &HeaderMap::new(),
+            br#"{"code":"empty_field","message":"value is empty"}"#,
+        );
+        assert_eq!(error.to_string(), "empty_field: value is empty");
+        assert_eq!(error.code(), Some(ErrorCode::EmptyField));
+        let bare = api_error(StatusCode::REQUEST_TIMEOUT, &HeaderMap::new(), b"");
+        assert_eq!(bare.to_string(), "http_408: Request Timeout");
+        assert!(bare.is_retryable());
+    }
+
+    #[test]
+    fn credentials_in_the_url_are_not_shown_and_other_schemes_are_refused() {
+        assert_eq!(
+            client("http://user:pw@127.0.0.1:8080").base_url(),
+            "http://127.0.0.1:8080/"
+        );
+        assert!(matches!(
+            AdminClient::at("nats://127.0.0.1:4222", None),
+            Err(AdminError::Usage(_))
+        ));
+    }
+}

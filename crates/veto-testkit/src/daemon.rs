@@ -1,0 +1,253 @@
+//! `vetod` for tests (feature `daemon`): in this process on port 0 ([`TestDaemon`]), or
+//! the real binary ([`DaemonProcess`]) when a test must kill or signal it. Both wait
+//! (bounded) until `/readyz` answers ready, and both talk to tests through veto-api's
+//! [`AdminClient`].
+
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
+use veto_api::AdminClient;
+use veto_daemon::Application;
+use veto_daemon::auth::hash_api_key;
+use veto_daemon::config::Settings;
+use veto_daemon::permission::{ApiKeyEntry, Permission};
+use veto_daemon::state::AppState;
+
+use crate::wait::within;
+
+/// The API key with every permission that test daemons accept.
+pub const ADMIN_KEY: &str = "veto_test_admin_key";
+
+/// How long a daemon may take to build and become ready.
+const READY_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// The admin key's entry, as settings hold it.
+pub fn admin_key_entry() -> ApiKeyEntry {
+    ApiKeyEntry {
+        name: "admin".into(),
+        sha256: hash_api_key(ADMIN_KEY),
+        permissions: vec![Permission::Revoke, Permission::Lift, Permission::Read],
+    }
+}
+
+/// Settings for a test daemon against `nats_urls` (comma-separated): port 0, the admin
+/// key, no rate limit, a 2 s publish timeout.
+pub fn test_settings(nats_urls: &str) -> Settings {
+    let mut settings = Settings {
+        listen: "127.0.0.1:0"
+            .parse()
+            .unwrap_or_else(|_| unreachable!("a literal address")),
+        ..Settings::default()
+    };
+    settings.nats.url = nats_urls.to_owned();
+    settings.api.publish_timeout = Duration::from_secs(2);
+    settings.rate_limit.per_second = 0;
+    settings.auth.api_keys = vec![admin_key_entry()];
+    settings
+}
+
+/// `vetod` running in this process, stopped when dropped.
+#[derive(Debug)]
+pub struct TestDaemon {
+    /// `http://127.0.0.1:<port>`.
+    pub url: String,
+    state: Arc<AppState>,
+    stop: CancellationToken,
+    task: Option<JoinHandle<anyhow::Result<()>>>,
+}
+
+impl TestDaemon {
+    /// A daemon with [`test_settings`] against `nats_urls`.
+    pub async fn start(nats_urls: &str) -> TestDaemon {
+        TestDaemon::start_with(test_settings(nats_urls)).await
+    }
+
+    /// A daemon with these settings (bind `127.0.0.1:0`), ready.
+    pub async fn start_with(settings: Settings) -> TestDaemon {
+        let app = within(
+            READY_TIMEOUT.as_secs(),
+            "daemon build",
+            Application::build(settings),
+        )
+        .await
+        .unwrap_or_else(|error| panic!("the daemon does not build: {error:#}"));
+        let url = format!("http://{}", app.local_addr());
+        let state = app.state();
+        let stop = CancellationToken::new();
+        let task = tokio::spawn(app.run_until(stop.clone().cancelled_owned()));
+        let daemon = TestDaemon {
+            url,
+            state,
+            stop,
+            task: Some(task),
+        };
+        daemon
+            .admin()
+            .wait_ready(READY_TIMEOUT)
+            .await
+            .unwrap_or_else(|error| panic!("the daemon is not ready: {error}"));
+        daemon
+    }
+
+    /// The daemon's shared state (its replica, index, settings).
+    pub fn state(&self) -> Arc<AppState> {
+        Arc::clone(&self.state)
+    }
+
+    /// A client of its API with the admin key.
+    pub fn admin(&self) -> AdminClient {
+        self.client(Some(ADMIN_KEY))
+    }
+
+    /// A client of its API with `credential` (an API key or a JWT), or none.
+    pub fn client(&self, credential: Option<&str>) -> AdminClient {
+        AdminClient::at(&self.url, credential).unwrap_or_else(|error| panic!("{error}"))
+    }
+
+    /// Stops serving and waits (bounded) until the daemon has drained.
+    pub async fn stop(mut self) {
+        self.stop.cancel();
+        if let Some(task) = self.task.take() {
+            let _ = within(30, "daemon stops", task).await;
+        }
+    }
+}
+
+impl Drop for TestDaemon {
+    fn drop(&mut self) {
+        self.stop.cancel();
+        if let Some(task) = self.task.take() {
+            task.abort();
+        }
+    }
+}
+
+/// The real `vetod` binary, so a test can SIGKILL or SIGTERM it.
+#[derive(Debug)]
+pub struct DaemonProcess {
+    child: Option<Child>,
+    port: u16,
+    nats_url: String,
+    env: Vec<(String, String)>,
+}
+
+/// The `vetod` binary of this workspace (`target/<profile>/vetod`), built if missing.
+pub fn vetod_binary() -> PathBuf {
+    let target_dir = std::env::current_exe()
+        .ok()
+        .and_then(|exe| exe.parent()?.parent().map(PathBuf::from))
+        .unwrap_or_else(|| PathBuf::from("target/debug"));
+    let binary = target_dir.join("vetod");
+    if !binary.is_file() {
+        let status = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_owned()))
+            .args(["build", "-p", "veto-daemon", "--bin", "vetod"])
+            .status()
+            .expect("cargo runs");
+        assert!(status.success(), "building vetod");
+    }
+    binary
+}
+
+impl DaemonProcess {
+    /// Starts `vetod` against `nats_url` with the admin key, on a port of its choosing.
+    pub async fn start(nats_url: &str) -> DaemonProcess {
+        DaemonProcess::start_with_env(nats_url, &[]).await
+    }
+
+    /// Like [`DaemonProcess::start`], with more environment variables.
+    pub async fn start_with_env(nats_url: &str, env: &[(&str, &str)]) -> DaemonProcess {
+        let mut process = DaemonProcess {
+            child: None,
+            port: 0,
+            nats_url: nats_url.to_owned(),
+            env: env
+                .iter()
+                .map(|(name, value)| ((*name).to_owned(), (*value).to_owned()))
+                .collect(),
+        };
+        process.start_again().await;
+        process
+    }
+
+    /// `http://127.0.0.1:<port>`.
+    pub fn url(&self) -> String {
+        format!("http://127.0.0.1:{}", self.port)
+    }
+
+    /// A client of its API with the admin key.
+    pub fn admin(&self) -> AdminClient {
+        AdminClient::at(&self.url(), Some(ADMIN_KEY)).unwrap_or_else(|error| panic!("{error}"))
+    }
+
+    /// The process id, while running.
+    pub fn pid(&self) -> Option<u32> {
+        self.child.as_ref().map(Child::id)
+    }
+
+    /// Starts the binary again on the same port (port 0, the first time: the daemon
+    /// binds any free port and logs it, so no port is picked here that another test
+    /// could take).
+    pub async fn start_again(&mut self) {
+        let mut child = Command::new(vetod_binary())
+            .args([
+                "--listen",
+                &format!("127.0.0.1:{}", self.port),
+                "--nats-url",
+                &self.nats_url,
+            ])
+            .env(
+                "VETO_API_KEYS",
+                format!("admin:{}:revoke+lift+read", hash_api_key(ADMIN_KEY)),
+            )
+            .env("VETO_LOG", "info")
+            .env("VETO_LOG_JSON", "true")
+            .envs(self.env.iter().map(|(name, value)| (name, value)))
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("vetod starts");
+        let stdout = child.stdout.take().expect("piped stdout");
+        let address = crate::logs::port_from_json_log(stdout, "vetod listening");
+        self.port = within(60, "vetod logs its address", address)
+            .await
+            .expect("vetod listening");
+        self.child = Some(child);
+        self.admin()
+            .wait_ready(READY_TIMEOUT)
+            .await
+            .unwrap_or_else(|error| panic!("vetod is not ready: {error}"));
+    }
+
+    /// SIGKILL: no shutdown, no drain.
+    pub fn kill(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+
+    /// Waits (bounded) for the process to exit on its own; its exit code.
+    pub async fn wait_exit(&mut self, seconds: u64) -> Option<i32> {
+        let mut child = self.child.take()?;
+        let status = within(seconds, "vetod exits", async {
+            loop {
+                if let Ok(Some(status)) = child.try_wait() {
+                    return status;
+                }
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+        })
+        .await;
+        status.code()
+    }
+}
+
+impl Drop for DaemonProcess {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
