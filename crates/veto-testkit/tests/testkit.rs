@@ -1,17 +1,10 @@
 //! The test kit against the real server: start, publish, restart, kill -9, cluster.
 
-use std::future::{Future, IntoFuture};
+use std::future::IntoFuture;
 use std::time::Duration;
 
 use async_nats::jetstream::{self, stream};
-use veto_testkit::{NatsCluster, NatsServer, eventually};
-
-/// Every await in these tests is bounded.
-async fn within<T>(seconds: u64, what: &str, future: impl Future<Output = T>) -> T {
-    tokio::time::timeout(Duration::from_secs(seconds), future)
-        .await
-        .unwrap_or_else(|_| panic!("timed out after {seconds}s: {what}"))
-}
+use veto_testkit::{NatsCluster, NatsServer, eventually, within};
 
 fn stream_config(name: &str, replicas: usize) -> stream::Config {
     stream::Config {

@@ -1,20 +1,13 @@
-//! `spawn_daemon()`: a real nats-server and vetod on port 0 with a known API key; and
-//! `veto(...)`: runs the built binary, bounded, with the daemon's URL, key and NATS URL
-//! in its environment.
+//! `spawn_daemon()`: a real nats-server and the test kit's vetod on port 0; and
+//! `veto(...)`: runs the built binary (assert_cmd), bounded, with the daemon's URL, key
+//! and NATS URL in its environment.
 
-use std::future::Future;
 use std::time::Duration;
 
 use serde_json::Value;
-use tokio::io::AsyncWriteExt as _;
-use tokio::sync::oneshot;
-use tokio::task::AbortHandle;
-use veto_daemon::Application;
-use veto_daemon::auth::{ApiKeyEntry, Permission, hash_api_key};
-use veto_daemon::config::Settings;
-use veto_testkit::NatsServer;
-
-pub const ADMIN_KEY: &str = "veto_cli_test_admin_key";
+pub use veto_testkit::daemon::ADMIN_KEY;
+pub use veto_testkit::within;
+use veto_testkit::{NatsServer, TestDaemon};
 pub const ISSUER: &str = "https://idp.test";
 
 /// Every variable the CLI reads, cleared before each run so the caller's shell cannot
@@ -27,79 +20,31 @@ const VETO_VARIABLES: [&str; 5] = [
     "VETO_STREAM",
 ];
 
-/// Every await in these tests is bounded.
-pub async fn within<T>(seconds: u64, what: &str, future: impl Future<Output = T>) -> T {
-    tokio::time::timeout(Duration::from_secs(seconds), future)
-        .await
-        .unwrap_or_else(|_| panic!("timed out after {seconds}s: {what}"))
-}
-
 pub fn now() -> i64 {
     veto_proto::UnixSeconds::now().0
 }
 
-/// A daemon and its NATS server, stopped when dropped.
-pub struct TestDaemon {
+/// A daemon (the test kit's, with its admin key) and its NATS server.
+pub struct TestDaemonAndNats {
+    /// Kept for its lifetime: dropping it stops the daemon.
+    pub _daemon: TestDaemon,
     pub nats: NatsServer,
     pub url: String,
-    stop: Option<oneshot::Sender<()>>,
-    server: AbortHandle,
 }
 
-pub async fn spawn_daemon() -> TestDaemon {
+pub async fn spawn_daemon() -> TestDaemonAndNats {
     let nats = within(30, "nats-server start", NatsServer::start())
         .await
         .expect("nats-server starts (run scripts/install-nats or set NATS_SERVER_BIN)");
-    let mut settings = Settings {
-        listen: "127.0.0.1:0".parse().expect("address"),
-        ..Settings::default()
-    };
-    settings.nats.url = nats.url();
-    settings.rate_limit.per_second = 0;
-    settings.auth.api_keys = vec![ApiKeyEntry {
-        name: "admin".into(),
-        sha256: hash_api_key(ADMIN_KEY),
-        permissions: vec![Permission::Revoke, Permission::Lift, Permission::Read],
-    }];
-    let app = within(30, "daemon build", Application::build(settings))
-        .await
-        .expect("daemon builds");
-    let url = format!("http://{}", app.local_addr());
-    let (stop, stopped) = oneshot::channel::<()>();
-    let server = tokio::spawn(app.run_until(async move {
-        let _ = stopped.await;
-    }))
-    .abort_handle();
-    let daemon = TestDaemon {
+    let daemon = TestDaemon::start(&nats.url()).await;
+    TestDaemonAndNats {
+        url: daemon.url.clone(),
+        _daemon: daemon,
         nats,
-        url,
-        stop: Some(stop),
-        server,
-    };
-    daemon.wait_ready().await;
-    daemon
+    }
 }
 
-impl TestDaemon {
-    async fn wait_ready(&self) {
-        let http = reqwest::Client::builder()
-            .timeout(Duration::from_secs(2))
-            .build()
-            .expect("http client");
-        let readyz = format!("{}/readyz", self.url);
-        within(30, "daemon ready", async {
-            loop {
-                if let Ok(response) = http.get(&readyz).send().await
-                    && response.status() == 200
-                {
-                    return;
-                }
-                tokio::time::sleep(Duration::from_millis(50)).await;
-            }
-        })
-        .await;
-    }
-
+impl TestDaemonAndNats {
     /// The environment that points `veto` at this daemon, as the admin.
     pub fn env(&self) -> Vec<(&'static str, String)> {
         vec![
@@ -112,15 +57,6 @@ impl TestDaemon {
     /// Runs `veto args…` against this daemon.
     pub async fn veto(&self, args: &[&str]) -> Run {
         veto_with(&self.env(), args, None).await
-    }
-}
-
-impl Drop for TestDaemon {
-    fn drop(&mut self) {
-        if let Some(stop) = self.stop.take() {
-            let _ = stop.send(());
-        }
-        self.server.abort();
     }
 }
 
@@ -157,9 +93,10 @@ impl Run {
     }
 }
 
-/// Runs the built `veto` with only `env` among the `VETO_*` variables, feeding `stdin`.
+/// Runs the built `veto` (assert_cmd finds it) with only `env` among the `VETO_*`
+/// variables, feeding `stdin`; killed after 30 s.
 pub async fn veto_with(env: &[(&str, String)], args: &[&str], stdin: Option<&str>) -> Run {
-    let mut command = tokio::process::Command::new(env!("CARGO_BIN_EXE_veto"));
+    let mut command = assert_cmd::Command::cargo_bin("veto").expect("the veto binary is built");
     for name in VETO_VARIABLES {
         command.env_remove(name);
     }
@@ -168,24 +105,12 @@ pub async fn veto_with(env: &[(&str, String)], args: &[&str], stdin: Option<&str
         // Loopback never goes through a proxy, whatever the machine's settings.
         .env("NO_PROXY", "127.0.0.1,localhost")
         .args(args)
-        .stdin(if stdin.is_some() {
-            std::process::Stdio::piped()
-        } else {
-            std::process::Stdio::null()
-        })
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .kill_on_drop(true);
-    let mut child = command.spawn().expect("spawn the veto binary");
-    if let (Some(input), Some(mut pipe)) = (stdin, child.stdin.take()) {
-        within(5, "write stdin", pipe.write_all(input.as_bytes()))
-            .await
-            .expect("write stdin");
-        // Dropping the pipe closes it: the end of the input.
-    }
+        .timeout(Duration::from_secs(30))
+        .write_stdin(stdin.unwrap_or_default().as_bytes().to_vec());
     let what = format!("veto {args:?}");
-    let output = within(30, &what, child.wait_with_output())
+    let output = within(40, &what, tokio::task::spawn_blocking(move || command.output()))
         .await
+        .expect("the run finishes")
         .expect("veto output");
     Run {
         args: args.iter().map(|arg| (*arg).to_owned()).collect(),

@@ -1,7 +1,7 @@
 //! Helpers: a server with the veto stream, publishing events as the daemon would, and
 //! bounded waits.
 
-use std::future::{Future, IntoFuture};
+use std::future::IntoFuture;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -11,21 +11,11 @@ use veto_client::{ListConfig, RevocationList};
 use veto_proto::{Event, Lift, RevocationRule, RuleKind, StreamSettings, Tick, TokenPolicy, UnixSeconds};
 use veto_testkit::NatsServer;
 
-/// Every await in these tests is bounded.
-pub async fn within<T>(seconds: u64, what: &str, future: impl Future<Output = T>) -> T {
-    tokio::time::timeout(Duration::from_secs(seconds), future)
-        .await
-        .unwrap_or_else(|_| panic!("timed out after {seconds}s: {what}"))
-}
+pub use veto_testkit::within;
 
-/// Polls `condition` every 20 ms for up to `seconds`.
+/// Polls `condition` until it holds, for up to `seconds` (the test kit's bounded poll).
 pub async fn wait_until(seconds: u64, what: &str, mut condition: impl FnMut() -> bool) {
-    within(seconds, what, async {
-        while !condition() {
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
-    })
-    .await;
+    veto_testkit::until(seconds, what, || std::future::ready(condition())).await;
 }
 
 /// A server with the veto stream (R1), as the daemon creates it.

@@ -4,6 +4,7 @@ mod api;
 mod auth;
 mod bad_input;
 mod oauth;
+mod openapi;
 mod outage;
 mod shutdown;
 mod support;

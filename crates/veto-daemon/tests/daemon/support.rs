@@ -1,35 +1,26 @@
-//! `spawn_app()`: a real nats-server, the daemon on port 0, a JWT issuer with its JWKS,
-//! and typed request helpers.
+//! `spawn_app()`: a real nats-server, the test kit's daemon on port 0, a JWT issuer with
+//! its JWKS, and request helpers (raw HTTP, for what a typed client would not send;
+//! `api()` for the rest).
 
 use std::collections::HashMap;
-use std::future::Future;
-use std::net::SocketAddr;
 use std::time::Duration;
 
 use async_nats::jetstream::{self, Context};
 use reqwest::{Method, RequestBuilder, Response};
 use serde_json::Value;
-use tokio::sync::oneshot;
-use tokio::task::JoinHandle;
-use veto_daemon::Application;
+use veto_api::AdminClient;
 use veto_daemon::auth::{ApiKeyEntry, Permission, hash_api_key};
 use veto_daemon::config::{AdminJwtSection, JwtSection, Settings};
 use veto_proto::Event;
-use veto_testkit::{JwksServer, NatsServer, TestIssuer};
-
-pub const ADMIN_KEY: &str = "veto_test_admin_key";
+pub use veto_testkit::daemon::ADMIN_KEY;
+use veto_testkit::daemon::test_settings;
+pub use veto_testkit::wait::{until as eventually, within};
+use veto_testkit::{JwksServer, NatsServer, TestDaemon, TestIssuer};
 pub const READER_KEY: &str = "veto_test_reader_key";
 pub const REVOKER_KEY: &str = "veto_test_revoker_key";
 pub const ADMIN_AUDIENCE: &str = "veto-admin";
 pub const SERVICE_AUDIENCE: &str = "orders-service";
 pub const ISSUER: &str = "https://idp.test";
-
-/// Every await in these tests is bounded.
-pub async fn within<T>(seconds: u64, what: &str, future: impl Future<Output = T>) -> T {
-    tokio::time::timeout(Duration::from_secs(seconds), future)
-        .await
-        .unwrap_or_else(|_| panic!("timed out after {seconds}s: {what}"))
-}
 
 pub fn api_keys() -> Vec<ApiKeyEntry> {
     let entry = |name: &str, key: &str, permissions: Vec<Permission>| ApiKeyEntry {
@@ -50,14 +41,12 @@ pub fn api_keys() -> Vec<ApiKeyEntry> {
 
 pub struct TestApp {
     pub nats: NatsServer,
-    pub addr: SocketAddr,
+    pub daemon: TestDaemon,
     pub http: reqwest::Client,
     pub js: Context,
     pub issuer: TestIssuer,
     /// Serves the issuer's keys to the daemon for as long as the app lives.
     pub _jwks: JwksServer,
-    stop: Option<oneshot::Sender<()>>,
-    task: Option<JoinHandle<anyhow::Result<()>>>,
 }
 
 /// A daemon with the test keys, admin JWTs and RFC 7009 from the test issuer, no rate
@@ -81,13 +70,8 @@ pub async fn spawn_app_with(adjust: impl FnOnce(&mut Settings)) -> TestApp {
         algorithms: vec!["ES256".into()],
         leeway: Duration::from_secs(30),
     };
-    let mut settings = Settings {
-        listen: "127.0.0.1:0".parse().expect("address"),
-        ..Settings::default()
-    };
-    settings.nats.url = nats.url();
+    let mut settings = test_settings(&nats.url());
     settings.api.publish_timeout = Duration::from_secs(1);
-    settings.rate_limit.per_second = 0;
     settings.auth.api_keys = api_keys();
     settings.auth.jwt = Some(AdminJwtSection {
         validation: jwt(ADMIN_AUDIENCE),
@@ -98,35 +82,29 @@ pub async fn spawn_app_with(adjust: impl FnOnce(&mut Settings)) -> TestApp {
     });
     settings.oauth = Some(jwt(SERVICE_AUDIENCE));
     adjust(&mut settings);
-    let app = within(30, "daemon build", Application::build(settings))
-        .await
-        .expect("daemon builds");
-    let addr = app.local_addr();
-    let (stop, stopped) = oneshot::channel::<()>();
-    let task = tokio::spawn(app.run_until(async move {
-        let _ = stopped.await;
-    }));
+    let daemon = TestDaemon::start_with(settings).await;
     let client = within(10, "connect", nats.connect()).await.expect("connect");
-    let test_app = TestApp {
+    TestApp {
         js: jetstream::new(client),
         http: reqwest::Client::builder()
             .timeout(Duration::from_secs(10))
             .build()
             .expect("http client"),
         nats,
-        addr,
+        daemon,
         issuer,
         _jwks: jwks,
-        stop: Some(stop),
-        task: Some(task),
-    };
-    test_app.wait_ready().await;
-    test_app
+    }
 }
 
 impl TestApp {
     pub fn url(&self, path: &str) -> String {
-        format!("http://{}{path}", self.addr)
+        format!("{}{path}", self.daemon.url)
+    }
+
+    /// A typed client of the API with `credential`.
+    pub fn api(&self, credential: Option<&str>) -> AdminClient {
+        self.daemon.client(credential)
     }
 
     pub fn request(&self, method: Method, path: &str, key: Option<&str>) -> RequestBuilder {
@@ -157,17 +135,11 @@ impl TestApp {
     }
 
     pub async fn wait_ready(&self) {
-        within(30, "daemon ready", async {
-            loop {
-                if let Ok(response) = self.http.get(self.url("/readyz")).send().await
-                    && response.status() == 200
-                {
-                    return;
-                }
-                tokio::time::sleep(Duration::from_millis(50)).await;
-            }
-        })
-        .await;
+        self.daemon
+            .admin()
+            .wait_ready(Duration::from_secs(30))
+            .await
+            .expect("the daemon is ready again");
     }
 
     /// Messages per rule subject in the stream (ticks excluded).
@@ -208,31 +180,6 @@ impl TestApp {
     }
 }
 
-impl Drop for TestApp {
-    fn drop(&mut self) {
-        if let Some(stop) = self.stop.take() {
-            let _ = stop.send(());
-        }
-        if let Some(task) = self.task.take() {
-            task.abort();
-        }
-    }
-}
-
 pub fn now() -> i64 {
     veto_proto::UnixSeconds::now().0
-}
-
-/// Polls until `condition` holds, for at most `seconds`.
-pub async fn eventually<F, Fut>(seconds: u64, what: &str, mut condition: F)
-where
-    F: FnMut() -> Fut,
-    Fut: Future<Output = bool>,
-{
-    within(seconds, what, async {
-        while !condition().await {
-            tokio::time::sleep(Duration::from_millis(25)).await;
-        }
-    })
-    .await;
 }
