@@ -3,6 +3,9 @@
 //! then flags and their shorthand variables (`--nats-url`, `VETO_NATS_URL`). Layering
 //! is figment's; durations are humantime's (`5s`, `500ms`, `24h`); secrets are
 //! `secrecy`'s `SecretString`, whose `Debug` never shows them.
+//!
+//! Longer than most files on purpose: this is the settings reference, every section
+//! with its default and its meaning, read in one place.
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};

@@ -1,4 +1,6 @@
-//! One real `nats-server` process on loopback.
+//! One real `nats-server` process on loopback: its builder, start (port read back from
+//! its log), graceful stop, SIGKILL, SIGSTOP/SIGCONT and restart on the same port and
+//! store. One process's whole life cycle in one file, hence its length.
 
 use std::fs::{self, File, OpenOptions};
 use std::io::{Read, Seek, SeekFrom};

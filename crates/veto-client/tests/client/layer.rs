@@ -5,6 +5,7 @@ use std::time::Duration;
 
 use axum::body::Body;
 use axum::http::{Request, StatusCode, header};
+use axum::response::IntoResponse;
 use axum::routing::get;
 use axum::{Extension, Router};
 use serde_json::{Value, json};
@@ -246,4 +247,61 @@ async fn a_list_that_is_not_ready_answers_503() {
     let service = service_with(nats, js, list).await;
     let (status, _, _) = service.bearer(&service.issuer.mint(&service.claims())).await;
     assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE);
+}
+
+/// The layer as tower's own middleware is tested: against `tower_test::mock`, so that
+/// readiness is the inner service's and only authorized requests reach it.
+#[tokio::test]
+async fn readiness_is_the_inner_services_and_only_authorized_requests_reach_it() {
+    use tower::Layer;
+    use tower_test::mock;
+
+    let (nats, _js) = server_with_stream().await;
+    let list = ready_list(&nats.url(), ListConfig::default()).await;
+    let issuer = TestIssuer::new("https://idp.test");
+    let jwks = within(5, "jwks", JwksServer::start(&issuer))
+        .await
+        .expect("jwks server");
+    let keys = JwksSource::start(JwksConfig::new(&jwks.url())).expect("keys");
+    let validator = Validator::new(ValidatorConfig::new(issuer.issuer(), AUDIENCE), keys).expect("validator");
+
+    let (inner, mut handle) = mock::pair::<Request<Body>, axum::response::Response>();
+    let mut service = mock::Spawn::new(VetoAuthLayer::new(validator, list).layer(inner));
+
+    // Not ready while the inner service is not.
+    handle.allow(0);
+    assert!(service.poll_ready().is_pending(), "ready before the inner service");
+    handle.allow(2);
+    assert!(service.poll_ready().is_ready(), "not ready once the inner service is");
+
+    // A refused request never reaches the inner service.
+    let refused = within(
+        10,
+        "refused request",
+        service.call(Request::get("/").body(Body::empty()).expect("request")),
+    )
+    .await
+    .expect("an answer");
+    assert_eq!(refused.status(), StatusCode::UNAUTHORIZED);
+
+    // An authorized one does, with its claims.
+    let token = issuer.mint(&issuer.claims(AUDIENCE, Duration::from_secs(300)));
+    assert!(service.poll_ready().is_ready());
+    let pending = service.call(
+        Request::get("/")
+            .header(header::AUTHORIZATION, format!("Bearer {token}"))
+            .body(Body::empty())
+            .expect("request"),
+    );
+    let answer = tokio::spawn(pending);
+    let (request, respond) = within(10, "the inner service is called", handle.next_request())
+        .await
+        .expect("a request reaches the inner service");
+    assert!(request.extensions().get::<Claims>().is_some(), "claims in the extensions");
+    respond.send_response(StatusCode::NO_CONTENT.into_response());
+    let response = within(10, "the answer", answer)
+        .await
+        .expect("joined")
+        .expect("infallible");
+    assert_eq!(response.status(), StatusCode::NO_CONTENT);
 }

@@ -1,5 +1,5 @@
-//! Liveness, readiness, status, metrics, and the OpenAPI document: no authentication
-//! (none of them says more than `/metrics` does).
+//! Liveness, readiness, status and metrics: no authentication (none of them says more
+//! than `/metrics` does).
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -113,10 +113,4 @@ pub async fn metrics(State(state): State<Arc<AppState>>) -> impl IntoResponse {
         [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
         crate::metrics::prometheus().render(),
     )
-}
-
-/// This API's OpenAPI document, generated from the code.
-#[utoipa::path(get, path = "/openapi.json", tag = "health", responses((status = 200, description = "This document", content_type = "application/json")))]
-pub async fn openapi() -> impl IntoResponse {
-    Json(super::openapi::document())
 }

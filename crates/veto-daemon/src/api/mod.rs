@@ -45,7 +45,7 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route(routes::HEALTHZ, get(health::healthz))
         .route(routes::READYZ, get(health::readyz))
         .route(routes::METRICS, get(health::metrics))
-        .route(routes::OPENAPI, get(health::openapi))
+        .route(routes::OPENAPI, get(openapi::serve))
         .fallback(|| async { ApiError::new(ErrorCode::NoSuchRoute, "no such route") })
         .method_not_allowed_fallback(|| async {
             ApiError::new(

@@ -4,6 +4,9 @@
 
 use std::collections::BTreeMap;
 
+use axum::Json;
+use axum::response::IntoResponse;
+
 use utoipa::openapi::path::Operation;
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::openapi::{ContentBuilder, OpenApi as Document, Ref, RefOr, ResponseBuilder};
@@ -20,7 +23,7 @@ use super::{health, oauth, revocations};
     paths(
         revocations::revoke, revocations::revoke_batch, revocations::lift, revocations::lift_all,
         revocations::get, revocations::get_all, revocations::list, oauth::revoke_token,
-        health::status, health::healthz, health::readyz, health::metrics, health::openapi,
+        health::status, health::healthz, health::readyz, health::metrics, serve,
     ),
     components(schemas(
         veto_api::ErrorBody, veto_api::RevokeRequest, veto_api::RuleResponse, veto_api::BatchRequest,
@@ -37,6 +40,12 @@ pub struct ApiDoc;
 /// The document as served at `/openapi.json`.
 pub fn document() -> Document {
     ApiDoc::openapi()
+}
+
+/// This API's OpenAPI document, generated from the code.
+#[utoipa::path(get, path = "/openapi.json", tag = "health", responses((status = 200, description = "This document", content_type = "application/json")))]
+pub async fn serve() -> impl IntoResponse {
+    Json(document())
 }
 
 struct BearerAuth;
