@@ -62,6 +62,8 @@ error_codes! {
     InvalidCursor = (400, "invalid_cursor"),
     /// A path parameter is invalid.
     InvalidPath = (400, "invalid_path"),
+    /// A request header is malformed (`If-Match`, …).
+    InvalidHeader = (400, "invalid_header"),
     /// No or bad credentials (with `WWW-Authenticate: Bearer`).
     Unauthorized = (401, "unauthorized"),
     /// Authenticated, without the permission the route needs.
@@ -76,6 +78,9 @@ error_codes! {
     RequestTimeout = (408, "request_timeout"),
     /// The key kept changing under the write; retrying is safe.
     Contention = (409, "contention"),
+    /// A lift whose caller did not see the rule now held (another revocation landed
+    /// first, or `If-Match` names another version): read it again and decide.
+    Conflict = (409, "conflict"),
     /// The body (or a batch's item count) is over the limit.
     PayloadTooLarge = (413, "payload_too_large"),
     /// The body is not of the media type the route takes.

@@ -31,6 +31,19 @@ pub const OPENAPI: &str = "/openapi.json";
 /// covered it (nothing was published).
 pub const IDEMPOTENT_REPLAYED: &str = "idempotent-replayed";
 
+/// A rule's version is its stream sequence: `GET` answers it as `ETag: "<sequence>"`,
+/// and a lift may name it in `If-Match` so that it lifts nothing its caller did not see.
+pub fn etag(sequence: u64) -> String {
+    format!("\"{sequence}\"")
+}
+
+/// The sequence an `If-Match` value names (`"123"`, or `123`), if it is one.
+pub fn parse_etag(value: &str) -> Option<u64> {
+    let value = value.trim();
+    let value = value.strip_prefix("W/").unwrap_or(value);
+    value.trim_matches('"').parse().ok()
+}
+
 /// What a route needs of its caller.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Access {
@@ -137,6 +150,9 @@ const INVALID_KEY: &[ErrorCode] = &[
     ErrorCode::ValueNotAllowed,
 ];
 
+/// What a lift can be refused for beyond any write.
+const LIFTS: &[ErrorCode] = &[ErrorCode::NotFound, ErrorCode::Conflict, ErrorCode::InvalidHeader];
+
 /// Every operation of the admin API.
 pub const ROUTES: &[Route] = &[
     Route {
@@ -187,7 +203,7 @@ pub const ROUTES: &[Route] = &[
         path: REVOCATION_BY_KIND,
         access: Access::Lift,
         success: &[200],
-        errors: &[ANY, AUTHENTICATED, INVALID_KEY, WRITES, &[ErrorCode::NotFound]],
+        errors: &[ANY, AUTHENTICATED, INVALID_KEY, WRITES, LIFTS],
     },
     Route {
         method: "GET",
@@ -207,7 +223,7 @@ pub const ROUTES: &[Route] = &[
         path: REVOCATION_BY_KEY,
         access: Access::Lift,
         success: &[200],
-        errors: &[ANY, AUTHENTICATED, INVALID_KEY, WRITES, &[ErrorCode::NotFound]],
+        errors: &[ANY, AUTHENTICATED, INVALID_KEY, WRITES, LIFTS],
     },
     Route {
         method: "POST",

@@ -4,7 +4,7 @@ use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use reqwest::Url;
-use veto_proto::{RuleKind, UnixSeconds};
+use veto_proto::{RuleKind, UnixSeconds, VerificationKeys};
 
 use crate::error::{Secret, parse_secret};
 use crate::times::parse_instant;
@@ -269,9 +269,24 @@ pub struct CheckArgs {
     /// The token's iss.
     #[arg(long)]
     pub iss: Option<String>,
-    /// The token's iat. Default: none, which counts as issued at the epoch.
+    /// The token's iat. Default: now (the report says so); `--iat 0` for a token
+    /// without iat, which counts as issued at the epoch.
     #[arg(long, value_parser = parse_instant, allow_hyphen_values = true)]
     pub iat: Option<UnixSeconds>,
+    /// The daemons' public keys, `kid:publickey,…`: apply only events they signed, as
+    /// a production service does. Without them unsigned events count too (the report
+    /// says so).
+    #[arg(long, env = "VETO_VERIFY_KEYS", value_parser = parse_verify_keys)]
+    pub verify_keys: Option<VerificationKeys>,
+}
+
+/// Parses `kid:publickey,…`.
+fn parse_verify_keys(text: &str) -> Result<VerificationKeys, String> {
+    let keys = VerificationKeys::parse(text).map_err(|error| error.to_string())?;
+    if keys.is_empty() {
+        return Err("no key: give kid:publickey,…".to_owned());
+    }
+    Ok(keys)
 }
 
 #[cfg(test)]

@@ -5,7 +5,7 @@ use std::time::{Duration, SystemTime};
 
 use async_nats::ConnectErrorKind;
 use tokio::time::{Instant, timeout};
-use veto_client::{ListConfig, RevocationList};
+use veto_client::{ListConfig, RevocationList, VerificationKeys};
 
 use crate::error::{CliError, with_causes};
 
@@ -42,9 +42,15 @@ pub async fn connect(url: &str, limit: Duration) -> Result<async_nats::Client, C
 pub async fn load_list(
     client: async_nats::Client,
     stream: &str,
+    keys: Option<VerificationKeys>,
     limit: Duration,
 ) -> Result<RevocationList, CliError> {
-    let list = RevocationList::start(client, ListConfig::default().stream_name(stream))
+    let config = ListConfig::default().stream_name(stream);
+    let config = match keys {
+        Some(keys) => config.signed_by(keys),
+        None => config,
+    };
+    let list = RevocationList::start(client, config)
         .map_err(|error| CliError::usage(format!("--stream: {error}")))?;
     // The replica retries a missing stream forever (a service must survive a NATS
     // restart); a command must not, so the wait is bounded here.

@@ -84,6 +84,14 @@ impl IssuedBeforeTimes {
             && now.0 < i64::from(self.expires_at)
     }
 
+    /// The times as the protocol names them.
+    pub fn times(self) -> veto_proto::RuleTimes {
+        veto_proto::RuleTimes {
+            issued_before: Some(UnixSeconds(i64::from(self.issued_before))),
+            expires_at: UnixSeconds(i64::from(self.expires_at)),
+        }
+    }
+
     /// Both times in one word, for an atomic (`0` means "no rule").
     pub fn pack(self) -> u64 {
         (u64::from(self.issued_before) << 32) | u64::from(self.expires_at)

@@ -28,12 +28,11 @@ use async_nats::jetstream::{self, Message};
 use futures_util::StreamExt;
 use tokio::time::Instant;
 use tracing::{debug, info, warn};
-use veto_proto::{Event, KEY_ID_HEADER, KeyedEvent, SIGNATURE_HEADER, STREAM_SUBJECTS, UnixSeconds};
+use veto_proto::{KEY_ID_HEADER, SIGNATURE_HEADER, STREAM_SUBJECTS, UnixSeconds};
 
-use crate::config::EventTrust;
+use crate::apply::{Incoming, apply};
 use crate::error::OpenError;
 use crate::metrics::names;
-use crate::observer::Change;
 use crate::replica::Replica;
 use crate::shared::ListState;
 
@@ -58,6 +57,10 @@ struct Feed {
     target_sequence: u64,
     complete: bool,
     last_message_at: Instant,
+    /// When the stream was created, as of opening the feed.
+    stream_created: time::OffsetDateTime,
+    /// The stream's last sequence as of opening the feed.
+    stream_last_sequence: u64,
 }
 
 /// The follower's own state between steps.
@@ -71,6 +74,8 @@ struct Follower {
     building: Option<Feed>,
     last_sweep: Instant,
     stall_after: Duration,
+    /// When the stream being followed was created: another time is another stream.
+    stream_created: Option<time::OffsetDateTime>,
 }
 
 pub(crate) async fn run(state: Arc<ListState>, client: async_nats::Client) {
@@ -82,6 +87,7 @@ pub(crate) async fn run(state: Arc<ListState>, client: async_nats::Client) {
         building: None,
         last_sweep: Instant::now(),
         stall_after: STALL_AFTER,
+        stream_created: None,
     };
     let mut housekeeping = tokio::time::interval(HOUSEKEEPING_INTERVAL);
     housekeeping.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
@@ -105,6 +111,7 @@ impl Follower {
         loop {
             match open(&self.state, &self.js, &self.client).await {
                 Ok(feed) => {
+                    self.stream_created = Some(feed.stream_created);
                     self.building = Some(feed);
                     return;
                 }
@@ -150,8 +157,12 @@ impl Follower {
     fn on_live_message(&mut self, next: Option<Result<Message, OrderedError>>) {
         match next {
             Some(Ok(message)) => {
-                if let Some(feed) = self.live.as_mut() {
-                    apply(&self.state, feed, &message, true);
+                let in_order = match self.live.as_mut() {
+                    Some(feed) => apply_message(&self.state, feed, &message, true),
+                    None => true,
+                };
+                if !in_order {
+                    self.reload("a message older than what the list applied");
                 }
                 self.stall_after = STALL_AFTER;
             }
@@ -171,8 +182,12 @@ impl Follower {
                 // Only the first load is the serving replica's history; a rebuild's
                 // events were already observed on the live feed.
                 let serving = self.live.is_none();
-                if let Some(feed) = self.building.as_mut() {
-                    apply(&self.state, feed, &message, serving);
+                let in_order = match self.building.as_mut() {
+                    Some(feed) => apply_message(&self.state, feed, &message, serving),
+                    None => true,
+                };
+                if !in_order {
+                    self.reload("a message older than what the list applied");
                 }
             }
             Some(Err(error)) => {
@@ -182,6 +197,38 @@ impl Follower {
                 warn!("bootstrap feed ended; starting over");
                 self.building = None;
             }
+        }
+    }
+
+    /// The stream went back (restored from a backup, deleted and created again, or an
+    /// R3 leader that lost its tail): what it holds now is loaded from scratch, while
+    /// the current replica keeps serving; the observer starts over.
+    fn reload(&mut self, why: &str) {
+        warn!(
+            why,
+            "the stream went back; loading the list from scratch (the current one keeps serving)"
+        );
+        metrics::counter!(names::STREAM_RESETS_TOTAL).increment(1);
+        self.live = None;
+        self.building = None;
+        self.stream_created = None;
+        if let Some(observer) = &self.state.config.observer {
+            observer.reset();
+        }
+    }
+
+    /// Remembers the stream's creation time; a different one is a new stream.
+    fn note_stream_created(&mut self, created: time::OffsetDateTime) -> bool {
+        if self.live.is_none() {
+            self.stream_created = Some(created);
+            return true;
+        }
+        match self.stream_created.replace(created) {
+            Some(known) if known != created => {
+                self.reload("the stream was created again");
+                false
+            }
+            _ => true,
         }
     }
 
@@ -213,7 +260,11 @@ impl Follower {
                 "rebuilding the bloom filter"
             );
             match open(&self.state, &self.js, &self.client).await {
-                Ok(feed) => self.building = Some(feed),
+                Ok(feed) => {
+                    if self.note_stream_created(feed.stream_created) {
+                        self.building = Some(feed);
+                    }
+                }
                 Err(error) => warn!(%error, "cannot open the stream for a rebuild; will retry"),
             }
         }
@@ -239,7 +290,14 @@ impl Follower {
                     silent_ms = feed.last_message_at.elapsed().as_millis() as u64,
                     from, "live feed silent; resubscribed from the last applied sequence"
                 );
+                let went_back = resumed.stream_last_sequence + 1 < from;
+                let created = resumed.stream_created;
                 *feed = resumed;
+                if went_back {
+                    self.reload("the stream's last sequence is below what the list applied");
+                } else {
+                    self.note_stream_created(created);
+                }
             }
             Err(error) => warn!(%error, "live feed silent and cannot resubscribe; will retry"),
         }
@@ -261,7 +319,8 @@ async fn open(
     client: &async_nats::Client,
 ) -> Result<Feed, OpenError> {
     let mut stream = js.get_stream(&state.config.stream_name).await?;
-    let stream_state = stream.info().await?.state.clone();
+    let info = stream.info().await?;
+    let (stream_state, stream_created) = (info.state.clone(), info.created);
     let replica = Arc::new(Replica::new(
         usize::try_from(stream_state.messages).unwrap_or(usize::MAX),
     ));
@@ -285,6 +344,8 @@ async fn open(
         target_sequence: stream_state.last_sequence,
         complete: stream_state.messages == 0,
         last_message_at: Instant::now(),
+        stream_created,
+        stream_last_sequence: stream_state.last_sequence,
     })
 }
 
@@ -297,6 +358,8 @@ async fn resume(
     from: u64,
 ) -> Result<Feed, OpenError> {
     let stream = js.get_stream(&state.config.stream_name).await?;
+    let info = stream.cached_info();
+    let (stream_created, stream_last_sequence) = (info.created, info.state.last_sequence);
     let consumer = stream
         .create_consumer(OrderedConfig {
             deliver_subject: client.new_inbox(),
@@ -311,80 +374,39 @@ async fn resume(
         target_sequence: 0,
         complete: true,
         last_message_at: Instant::now(),
+        stream_created,
+        stream_last_sequence,
     })
 }
 
 /// Applies one stream message to a feed's replica; `serving`: the replica is (or is
-/// about to become, as the first one) the one checks read, so the observer is told.
-fn apply(state: &ListState, feed: &mut Feed, message: &Message, serving: bool) {
+/// about to become, as the first one) the one checks read. Returns `false` when the
+/// message is older than what the feed applied: the stream went back.
+fn apply_message(state: &ListState, feed: &mut Feed, message: &Message, serving: bool) -> bool {
     feed.last_message_at = Instant::now();
     let Ok(info) = message.info() else {
         debug!(subject = %message.subject, "a message without JetStream metadata; ignored");
-        return;
+        return true;
     };
     let (sequence, pending, published) = (info.stream_sequence, info.pending, info.published);
-    let verified = match &state.config.trust {
-        EventTrust::AcceptUnsigned => Ok(()),
-        EventTrust::SignedBy(keys) => {
-            let header = |name: &str| {
-                message
-                    .headers
-                    .as_ref()
-                    .and_then(|headers| headers.get(name))
-                    .map(|value| value.as_str())
-            };
-            keys.verify(
-                &message.subject,
-                &message.payload,
-                header(KEY_ID_HEADER),
-                header(SIGNATURE_HEADER),
-            )
-        }
-    };
-    let event = match verified {
-        Ok(()) => Event::decode_keyed(&message.subject, &message.payload).map_err(|error| error.code()),
-        Err(rejection) => Err(rejection.code()),
-    };
-    let observer = state.config.observer.as_deref().filter(|_| serving);
-    match event {
-        Ok(KeyedEvent::Rule(rule, digest)) if rule.expires_at <= UnixSeconds::now() => {
-            feed.replica.forget(rule.kind, rule.iss.as_deref(), digest);
-            if let Some(observer) = observer {
-                observer.observe(&Change::Expired {
-                    kind: rule.kind,
-                    digest,
-                    sequence,
-                });
-            }
-        }
-        Ok(KeyedEvent::Rule(rule, digest)) => {
-            feed.replica.apply_rule_keyed(&rule, digest);
-            if let Some(observer) = observer {
-                observer.observe(&Change::Rule {
-                    rule: &rule,
-                    digest,
-                    sequence,
-                });
-            }
-        }
-        Ok(KeyedEvent::Lift(lift, digest)) => {
-            feed.replica.forget(lift.kind, lift.iss.as_deref(), digest);
-            if let Some(observer) = observer {
-                observer.observe(&Change::Lift {
-                    lift: &lift,
-                    digest,
-                    sequence,
-                });
-            }
-        }
-        Ok(KeyedEvent::Tick(tick)) => state.note_tick(tick.at_unix_ms),
-        Err(reason) => {
-            state.rejected_events.fetch_add(1, Ordering::Relaxed);
-            metrics::counter!(names::EVENTS_REJECTED_TOTAL, "reason" => reason).increment(1);
-            warn!(subject = %message.subject, sequence, reason, "ignored an event");
-        }
+    if sequence <= feed.replica.stats().last_sequence {
+        return false;
     }
-    feed.replica.set_last_sequence(sequence);
+    let header = |name: &str| {
+        message
+            .headers
+            .as_ref()
+            .and_then(|headers| headers.get(name))
+            .map(|value| value.as_str())
+    };
+    let incoming = Incoming {
+        subject: &message.subject,
+        payload: &message.payload,
+        key_id: header(KEY_ID_HEADER),
+        signature: header(SIGNATURE_HEADER),
+        sequence,
+    };
+    apply(state, &feed.replica, &incoming, serving);
     if !feed.complete && (pending == 0 || sequence >= feed.target_sequence) {
         feed.complete = true;
     }
@@ -392,6 +414,7 @@ fn apply(state: &ListState, feed: &mut Feed, message: &Message, serving: bool) {
         let lag = time::OffsetDateTime::now_utc() - published;
         metrics::histogram!(names::APPLY_LAG_SECONDS).record(lag.as_seconds_f64().max(0.0));
     }
+    true
 }
 
 /// A bootstrap that waits for messages the stream no longer has (they expired or were

@@ -64,6 +64,7 @@
 //! # Ok(()) }
 //! ```
 
+mod apply;
 pub mod bloom;
 pub mod config;
 mod counters;

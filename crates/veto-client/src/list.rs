@@ -47,6 +47,13 @@ impl RevocationList {
     pub fn start(client: async_nats::Client, config: ListConfig) -> Result<RevocationList, ClientError> {
         veto_proto::StreamSettings::new(&config.stream_name, &veto_proto::TokenPolicy::default(), 1)
             .map_err(|error| ClientError::Config(error.to_string()))?;
+        if let EventTrust::SignedBy(keys) = &config.trust
+            && keys.is_empty()
+        {
+            return Err(ClientError::Config(
+                "signed_by with no key would trust nothing: give at least one daemon public key".to_owned(),
+            ));
+        }
         if config.max_staleness.is_zero() || config.sweep_interval.is_zero() {
             return Err(ClientError::Config(
                 "max_staleness and sweep_interval must be positive".to_owned(),
@@ -136,6 +143,12 @@ impl RevocationList {
     /// How many events were ignored (undecodable, unsigned or forged).
     pub fn rejected_events(&self) -> u64 {
         self.running.state.rejected_events.load(Ordering::Relaxed)
+    }
+
+    /// How many valid events were out of place (an old lift or a weaker rule replayed)
+    /// and changed nothing.
+    pub fn replayed_events(&self) -> u64 {
+        self.running.state.replayed_events.load(Ordering::Relaxed)
     }
 
     /// How many times the bloom filter was rebuilt.

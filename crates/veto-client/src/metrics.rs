@@ -16,10 +16,15 @@ pub mod names {
     pub const STALE: &str = "veto_client_stale";
     /// Gauge: 1 once ready.
     pub const READY: &str = "veto_client_ready";
+    /// Counter: times the stream went back (restored, recreated) and the list reloaded.
+    pub const STREAM_RESETS_TOTAL: &str = "veto_client_stream_resets_total";
     /// Counter: bloom filter rebuilds.
     pub const BLOOM_REBUILDS_TOTAL: &str = "veto_client_bloom_rebuilds_total";
     /// Gauge: keys in the bloom filter whose rule is gone.
     pub const BLOOM_DEAD_KEYS: &str = "veto_client_bloom_dead_keys";
+    /// Counter: events signed and valid, but out of place (an old lift or weaker rule
+    /// replayed): they changed nothing.
+    pub const EVENTS_REPLAYED_TOTAL: &str = "veto_client_events_replayed_total";
     /// Counter: events ignored, by `reason` (malformed, invalid, subject_mismatch, …).
     pub const EVENTS_REJECTED_TOTAL: &str = "veto_client_events_rejected_total";
 }

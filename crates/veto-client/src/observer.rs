@@ -1,28 +1,31 @@
 //! Watching what a list applies: the hook the daemon builds its listing index on.
 //!
 //! A service needs nothing but [`crate::RevocationList::check`], so the replica keeps
-//! no rule in full. The daemon also lists rules and answers `GET` for one key; it
-//! gives its list an [`Observer`] ([`crate::ListConfig::observed_by`]) and keeps what
-//! it needs itself. The observer sees exactly what the serving replica applied, in
-//! stream order, so the daemon answers what services see.
+//! no rule in full. The daemon also lists rules, answers `GET` for one key, and repairs
+//! the stream; it gives its list an [`Observer`] ([`crate::ListConfig::observed_by`])
+//! and keeps what it needs itself. The observer sees exactly what the serving replica
+//! applied, in stream order, so the daemon answers what services see.
 
 use std::fmt;
 
-use veto_proto::{KeyDigest, Lift, RevocationRule, RuleKind, UnixSeconds};
+use veto_proto::{Applied, KeyDigest, Lift, RevocationRule, RuleKind};
 
 /// What one stream message did to the serving replica.
 #[derive(Clone, Copy, Debug)]
 pub enum Change<'a> {
-    /// A rule is now held for its key (stored at `sequence`).
+    /// A rule for its key, and what it did to the key's state (see
+    /// [`veto_proto::history`]).
     Rule {
-        /// The rule.
+        /// The rule as the event carried it.
         rule: &'a RevocationRule,
         /// Its key digest.
         digest: KeyDigest,
         /// Its stream sequence.
         sequence: u64,
+        /// What it did.
+        applied: Applied,
     },
-    /// The key's rule was lifted by a tombstone stored at `sequence`.
+    /// A lift for its key, and what it did.
     Lift {
         /// The lift.
         lift: &'a Lift,
@@ -30,6 +33,8 @@ pub enum Change<'a> {
         digest: KeyDigest,
         /// Its stream sequence.
         sequence: u64,
+        /// What it did.
+        applied: Applied,
     },
     /// A rule that had already expired when it arrived: forgotten.
     Expired {
@@ -40,6 +45,16 @@ pub enum Change<'a> {
         /// Its stream sequence.
         sequence: u64,
     },
+    /// A message that was not applied: unsigned, forged, signed by an unknown key, or
+    /// undecodable. Its subject still names a key when it is a rule subject.
+    Ignored {
+        /// The key its subject names, if any.
+        key: Option<(RuleKind, KeyDigest)>,
+        /// Its stream sequence.
+        sequence: u64,
+        /// Why (`unsigned`, `forged`, `unknown_key`, `malformed`, …).
+        reason: &'static str,
+    },
 }
 
 /// Told of every change to the serving replica, in stream order, by the one task that
@@ -49,7 +64,12 @@ pub trait Observer: Send + Sync + fmt::Debug {
     fn observe(&self, change: &Change<'_>);
 
     /// The replica dropped every rule that expired at or before `now`.
-    fn sweep(&self, now: UnixSeconds) {
+    fn sweep(&self, now: veto_proto::UnixSeconds) {
         let _ = now;
     }
+
+    /// The stream went back (restored, or deleted and created again): the list loads
+    /// from scratch, and every change told so far is void. The next changes are the
+    /// new load's.
+    fn reset(&self) {}
 }

@@ -40,6 +40,8 @@ pub(crate) struct ListState {
     pub(crate) rebuilds: AtomicU64,
     /// Events ignored: undecodable, or unsigned/forged under [`crate::EventTrust::SignedBy`].
     pub(crate) rejected_events: AtomicU64,
+    /// Events valid but out of place (replayed): they changed nothing.
+    pub(crate) replayed_events: AtomicU64,
 }
 
 impl ListState {
@@ -55,6 +57,7 @@ impl ListState {
             counters: CheckCounters::default(),
             rebuilds: AtomicU64::new(0),
             rejected_events: AtomicU64::new(0),
+            replayed_events: AtomicU64::new(0),
         }
     }
 

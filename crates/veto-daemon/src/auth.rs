@@ -1,14 +1,22 @@
 //! Admin authentication: static API keys (kept as SHA-256 hashes) or bearer JWTs from
 //! the identity provider, validated by veto-client's [`Validator`]. Every route but
 //! health, readiness and metrics needs a principal with the right permission.
+//!
+//! An admin JWT passes the same revocation check as any service's token: an admin
+//! whose `sub`, `sid` or token `jti` was revoked (after a compromise) has no powers
+//! left, and while the daemon's own list is not loaded or stale, JWT principals get
+//! 503 rather than a silent allow. API keys are revoked by removing them from the
+//! settings and sending the daemon SIGHUP, which reloads the keys without a restart.
 
 use std::collections::{BTreeSet, HashMap};
+use std::sync::{Arc, RwLock};
 
 use axum::http::HeaderMap;
 use sha2::{Digest, Sha256};
-use tracing::debug;
+use tracing::{debug, info};
 use veto_client::jwt::Validator;
 use veto_client::jwt::bearer::{self, BearerError};
+use veto_client::{RevocationList, Verdict};
 
 use crate::error::ApiError;
 pub use crate::permission::{ApiKeyEntry, Permission};
@@ -46,11 +54,29 @@ pub struct AdminJwt {
     pub roles: Vec<(String, Permission)>,
 }
 
+/// API keys by the SHA-256 of the key.
+type ApiKeys = HashMap<[u8; 32], (String, BTreeSet<Permission>)>;
+
 /// Turns credentials into a [`Principal`].
 #[derive(Clone, Debug, Default)]
 pub struct Authenticator {
-    api_keys: HashMap<[u8; 32], (String, BTreeSet<Permission>)>,
+    api_keys: Arc<RwLock<ApiKeys>>,
     jwt: Option<AdminJwt>,
+    /// The daemon's own replica: admin JWTs are checked against it.
+    list: Option<RevocationList>,
+}
+
+fn api_key_map(api_keys: &[ApiKeyEntry]) -> ApiKeys {
+    api_keys
+        .iter()
+        .filter_map(|entry| {
+            let hash: [u8; 32] = hex::decode(&entry.sha256).ok()?.try_into().ok()?;
+            Some((
+                hash,
+                (entry.name.clone(), entry.permissions.iter().copied().collect()),
+            ))
+        })
+        .collect()
 }
 
 /// The SHA-256 of an API key, as configured.
@@ -59,19 +85,25 @@ pub fn hash_api_key(key: &str) -> String {
 }
 
 impl Authenticator {
-    /// From configured keys (hashes) and, optionally, admin JWTs.
-    pub fn new(api_keys: &[ApiKeyEntry], jwt: Option<AdminJwt>) -> Authenticator {
-        let api_keys = api_keys
-            .iter()
-            .filter_map(|entry| {
-                let hash: [u8; 32] = hex::decode(&entry.sha256).ok()?.try_into().ok()?;
-                Some((
-                    hash,
-                    (entry.name.clone(), entry.permissions.iter().copied().collect()),
-                ))
-            })
-            .collect();
-        Authenticator { api_keys, jwt }
+    /// From configured keys (hashes) and, optionally, admin JWTs, checked against
+    /// `list` (without one, admin JWTs are not checked for revocation: tests only).
+    pub fn new(
+        api_keys: &[ApiKeyEntry],
+        jwt: Option<AdminJwt>,
+        list: Option<RevocationList>,
+    ) -> Authenticator {
+        Authenticator {
+            api_keys: Arc::new(RwLock::new(api_key_map(api_keys))),
+            jwt,
+            list,
+        }
+    }
+
+    /// Replaces the API keys (SIGHUP): a key no longer listed is refused at once.
+    pub fn replace_api_keys(&self, api_keys: &[ApiKeyEntry]) {
+        let keys = api_key_map(api_keys);
+        info!(keys = keys.len(), "API keys reloaded");
+        *self.api_keys.write().unwrap_or_else(|poison| poison.into_inner()) = keys;
     }
 
     /// The principal of a request's `Authorization: Bearer <key or JWT>`.
@@ -89,7 +121,8 @@ impl Authenticator {
             return self.authenticate_jwt(&credential).await;
         }
         let hash: [u8; 32] = Sha256::digest(credential.as_bytes()).into();
-        match self.api_keys.get(&hash) {
+        let api_keys = self.api_keys.read().unwrap_or_else(|poison| poison.into_inner());
+        match api_keys.get(&hash) {
             Some((name, permissions)) => Ok(Principal {
                 name: format!("key:{name}"),
                 permissions: permissions.clone(),
@@ -114,6 +147,21 @@ impl Authenticator {
                 debug!(reason = error.reason(), "admin token refused");
                 ApiError::unauthorized(true)
             })?;
+        if let Some(list) = &self.list {
+            if list.is_stale() {
+                debug!("admin token not checked: the revocation list is stale");
+                return Err(ApiError::not_ready());
+            }
+            match list.check(&claims.facts()) {
+                Verdict::Allowed => {}
+                Verdict::Revoked(kind) => {
+                    info!(target: "veto::audit", action = "refuse_admin", jti = claims.jti.as_deref(), %kind,
+                          "a revoked admin token was refused");
+                    return Err(ApiError::unauthorized(true));
+                }
+                Verdict::NotReady | Verdict::Stale => return Err(ApiError::not_ready()),
+            }
+        }
         let roles: Vec<&str> = match claims.custom.get(&jwt.roles_claim) {
             Some(serde_json::Value::Array(roles)) => {
                 roles.iter().filter_map(serde_json::Value::as_str).collect()
@@ -164,6 +212,7 @@ mod tests {
                     permissions: vec![Permission::Read],
                 },
             ],
+            None,
             None,
         )
     }

@@ -1,35 +1,88 @@
-//! The daemon's listing index: every live rule in full (value, scope, audit fields)
-//! with its stream sequence, kept from what its own replica applies (an
-//! [`Observer`]), so `GET` and the paged list answer what services see.
+//! The daemon's listing index: for every key its replica holds, the rule in full (value,
+//! scope, audit fields) or the lift that removed it, with the stream sequence of that
+//! message and of the latest message on the key's subject, kept from what the replica
+//! applies (an [`Observer`]). `GET` and the paged list answer from it (what services
+//! see); the publisher reads a key's state and compare-and-set sequence from it; and
+//! when the latest message on a held key's subject is not the daemon's own valid event
+//! (garbage, unsigned, forged, or an old event replayed), it queues the key for repair.
 //!
 //! Services do not keep rules in full; only the daemon lists them, so the index lives
 //! here rather than in the client library. A `BTreeMap` keyed by (kind, digest) gives
 //! the paging order and lets a page of one kind start at that kind, never walking the
 //! others under the lock.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::ops::Bound;
-use std::sync::RwLock;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Mutex, RwLock};
+use std::time::Duration;
 
+use tokio::sync::{Notify, watch};
 use veto_client::{Change, Observer};
-use veto_proto::{KeyDigest, RevocationRule, RuleKind, UnixSeconds};
+use veto_proto::{Applied, KeyDigest, Lift, RevocationRule, RuleKind, UnixSeconds};
 
 /// A live rule as the stream holds it.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct StoredRule {
-    /// The rule.
+    /// The rule (merged with every earlier revocation of its key).
     pub rule: RevocationRule,
-    /// Its stream sequence (the last message on its subject when applied).
+    /// The stream sequence of the message that holds it.
     pub sequence: u64,
 }
 
-/// Every live rule, by (kind, digest).
-#[derive(Debug, Default)]
+/// What the index holds for a key.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum KeyEntry {
+    /// A live rule.
+    Held(RevocationRule),
+    /// A tombstone: the lift, and the lifted rule's `expires_at`.
+    Lifted(Lift, UnixSeconds),
+}
+
+/// A key's state, and where it stands in the stream.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct KeyView {
+    /// What is held; `None`: nothing.
+    pub entry: Option<KeyEntry>,
+    /// The sequence of the message that put the key in this state (0: none).
+    pub sequence: u64,
+    /// The sequence of the latest message seen on the key's subject, valid or not: the
+    /// compare-and-set value of the next write.
+    pub subject_sequence: u64,
+}
+
+impl KeyView {
+    const ABSENT: KeyView = KeyView {
+        entry: None,
+        sequence: 0,
+        subject_sequence: 0,
+    };
+
+    /// Whether the latest message on the subject is not the one holding the state.
+    pub fn needs_repair(&self) -> bool {
+        self.entry.is_some() && self.subject_sequence > self.sequence
+    }
+}
+
+/// Every key the daemon's replica holds, by (kind, digest).
+#[derive(Debug)]
 pub struct RuleIndex {
-    rules: RwLock<BTreeMap<(RuleKind, KeyDigest), StoredRule>>,
+    keys: RwLock<BTreeMap<(RuleKind, KeyDigest), KeyView>>,
     /// The highest stream sequence of a change told to the index.
-    applied_sequence: AtomicU64,
+    applied_sequence: watch::Sender<u64>,
+    /// Keys whose subject's latest message is not the daemon's valid event.
+    repairs: Mutex<BTreeSet<(RuleKind, KeyDigest)>>,
+    repairs_queued: Notify,
+}
+
+impl Default for RuleIndex {
+    fn default() -> Self {
+        RuleIndex {
+            keys: RwLock::new(BTreeMap::new()),
+            applied_sequence: watch::channel(0).0,
+            repairs: Mutex::new(BTreeSet::new()),
+            repairs_queued: Notify::new(),
+        }
+    }
 }
 
 impl RuleIndex {
@@ -40,14 +93,35 @@ impl RuleIndex {
 
     /// The live rule for a key.
     pub fn rule(&self, kind: RuleKind, iss: Option<&str>, value: Option<&str>) -> Option<StoredRule> {
-        let digest = KeyDigest::of(kind, iss, value);
-        let rules = self.rules.read().unwrap_or_else(|poison| poison.into_inner());
-        // Expired but not yet swept: gone for every purpose.
+        self.rule_by_digest(kind, KeyDigest::of(kind, iss, value))
+    }
+
+    fn rule_by_digest(&self, kind: RuleKind, digest: KeyDigest) -> Option<StoredRule> {
+        let keys = self.keys.read().unwrap_or_else(|poison| poison.into_inner());
+        let view = keys.get(&(kind, digest))?;
+        live_rule(view, UnixSeconds::now())
+    }
+
+    /// A key's state and sequences (expired state counts as none).
+    pub fn view(&self, kind: RuleKind, digest: KeyDigest) -> KeyView {
+        let keys = self.keys.read().unwrap_or_else(|poison| poison.into_inner());
+        let Some(view) = keys.get(&(kind, digest)) else {
+            return KeyView::ABSENT;
+        };
         let now = UnixSeconds::now();
-        rules
-            .get(&(kind, digest))
-            .filter(|stored| stored.rule.expires_at > now)
-            .cloned()
+        let expired = match &view.entry {
+            Some(KeyEntry::Held(rule)) => rule.expires_at <= now,
+            Some(KeyEntry::Lifted(_, rule_expires_at)) => *rule_expires_at <= now,
+            None => false,
+        };
+        if expired {
+            KeyView {
+                entry: None,
+                ..view.clone()
+            }
+        } else {
+            view.clone()
+        }
     }
 
     /// Up to `limit` live rules in key order, after the key `after` (a paging cursor),
@@ -71,45 +145,144 @@ impl RuleIndex {
             None => Bound::Unbounded,
         };
         let now = UnixSeconds::now();
-        let rules = self.rules.read().unwrap_or_else(|poison| poison.into_inner());
-        rules
-            .range((start, end))
-            .filter(|(_, stored)| stored.rule.expires_at > now)
+        let keys = self.keys.read().unwrap_or_else(|poison| poison.into_inner());
+        keys.range((start, end))
+            .filter_map(|(_, view)| live_rule(view, now))
             .take(limit)
-            .map(|(_, stored)| stored.clone())
             .collect()
     }
 
     /// The highest stream sequence the index has applied.
     pub fn applied_sequence(&self) -> u64 {
-        self.applied_sequence.load(Ordering::Acquire)
+        *self.applied_sequence.borrow()
+    }
+
+    /// Waits, up to `limit`, until the index has applied stream sequence `sequence`;
+    /// whether it has.
+    pub async fn wait_for(&self, sequence: u64, limit: Duration) -> bool {
+        let mut applied = self.applied_sequence.subscribe();
+        tokio::time::timeout(limit, applied.wait_for(|applied| *applied >= sequence))
+            .await
+            .is_ok_and(|waited| waited.is_ok())
+    }
+
+    /// Waits until a key is queued for repair, then takes every queued key.
+    pub async fn next_repairs(&self) -> Vec<(RuleKind, KeyDigest)> {
+        loop {
+            let notified = self.repairs_queued.notified();
+            let queued: Vec<_> =
+                std::mem::take(&mut *self.repairs.lock().unwrap_or_else(|poison| poison.into_inner()))
+                    .into_iter()
+                    .collect();
+            if !queued.is_empty() {
+                return queued;
+            }
+            notified.await;
+        }
+    }
+
+    /// Queues a key for repair.
+    pub fn queue_repair(&self, key: (RuleKind, KeyDigest)) {
+        self.repairs
+            .lock()
+            .unwrap_or_else(|poison| poison.into_inner())
+            .insert(key);
+        self.repairs_queued.notify_one();
+    }
+
+    /// Notes a message on a key's subject that did not change its state.
+    fn note_other_message(
+        &self,
+        keys: &mut BTreeMap<(RuleKind, KeyDigest), KeyView>,
+        key: (RuleKind, KeyDigest),
+        sequence: u64,
+    ) {
+        if let Some(view) = keys.get_mut(&key) {
+            view.subject_sequence = view.subject_sequence.max(sequence);
+            if view.needs_repair() {
+                self.queue_repair(key);
+            }
+        }
+    }
+}
+
+fn live_rule(view: &KeyView, now: UnixSeconds) -> Option<StoredRule> {
+    match &view.entry {
+        Some(KeyEntry::Held(rule)) if rule.expires_at > now => Some(StoredRule {
+            rule: rule.clone(),
+            sequence: view.sequence,
+        }),
+        _ => None,
     }
 }
 
 impl Observer for RuleIndex {
     fn observe(&self, change: &Change<'_>) {
-        let mut rules = self.rules.write().unwrap_or_else(|poison| poison.into_inner());
+        let mut keys = self.keys.write().unwrap_or_else(|poison| poison.into_inner());
         let sequence = match *change {
             Change::Rule {
                 rule,
                 digest,
                 sequence,
+                applied,
             } => {
-                rules.insert(
-                    (rule.kind, digest),
-                    StoredRule {
-                        rule: rule.clone(),
-                        sequence,
-                    },
-                );
+                let key = (rule.kind, digest);
+                match applied {
+                    Applied::New | Applied::Strengthened | Applied::Unchanged => {
+                        let merged = match keys.get(&key).and_then(|view| view.entry.as_ref()) {
+                            Some(KeyEntry::Held(held)) if applied != Applied::New => {
+                                held.strengthened_by(rule)
+                            }
+                            _ => rule.clone(),
+                        };
+                        keys.insert(
+                            key,
+                            KeyView {
+                                entry: Some(KeyEntry::Held(merged)),
+                                sequence,
+                                subject_sequence: sequence,
+                            },
+                        );
+                    }
+                    Applied::Lifted | Applied::Replayed => self.note_other_message(&mut keys, key, sequence),
+                }
                 sequence
             }
             Change::Lift {
                 lift,
                 digest,
                 sequence,
+                applied,
             } => {
-                rules.remove(&(lift.kind, digest));
+                let key = (lift.kind, digest);
+                let lifted_until = lift.rule_expires_at.unwrap_or(UnixSeconds::EPOCH);
+                match applied {
+                    Applied::Lifted => {
+                        keys.insert(
+                            key,
+                            KeyView {
+                                entry: Some(KeyEntry::Lifted(lift.clone(), lifted_until)),
+                                sequence,
+                                subject_sequence: sequence,
+                            },
+                        );
+                    }
+                    Applied::Unchanged if lift.rule_expires_at.is_some() => {
+                        let until = match keys.get(&key).and_then(|view| view.entry.as_ref()) {
+                            Some(KeyEntry::Lifted(_, kept)) => (*kept).max(lifted_until),
+                            _ => lifted_until,
+                        };
+                        keys.insert(
+                            key,
+                            KeyView {
+                                entry: Some(KeyEntry::Lifted(lift.clone(), until)),
+                                sequence,
+                                subject_sequence: sequence,
+                            },
+                        );
+                    }
+                    _ => self.note_other_message(&mut keys, key, sequence),
+                }
                 sequence
             }
             Change::Expired {
@@ -117,44 +290,74 @@ impl Observer for RuleIndex {
                 digest,
                 sequence,
             } => {
-                rules.remove(&(kind, digest));
+                keys.remove(&(kind, digest));
+                sequence
+            }
+            Change::Ignored { key, sequence, .. } => {
+                if let Some(key) = key {
+                    self.note_other_message(&mut keys, key, sequence);
+                }
                 sequence
             }
         };
-        self.applied_sequence.fetch_max(sequence, Ordering::AcqRel);
+        drop(keys);
+        self.applied_sequence.send_if_modified(|applied| {
+            let advanced = sequence > *applied;
+            *applied = (*applied).max(sequence);
+            advanced
+        });
     }
 
     fn sweep(&self, now: UnixSeconds) {
-        let mut rules = self.rules.write().unwrap_or_else(|poison| poison.into_inner());
-        rules.retain(|_, stored| stored.rule.expires_at > now);
+        let mut keys = self.keys.write().unwrap_or_else(|poison| poison.into_inner());
+        keys.retain(|_, view| match &view.entry {
+            Some(KeyEntry::Held(rule)) => rule.expires_at > now,
+            Some(KeyEntry::Lifted(_, rule_expires_at)) => *rule_expires_at > now,
+            None => false,
+        });
+    }
+
+    fn reset(&self) {
+        self.keys
+            .write()
+            .unwrap_or_else(|poison| poison.into_inner())
+            .clear();
+        self.repairs
+            .lock()
+            .unwrap_or_else(|poison| poison.into_inner())
+            .clear();
+        self.applied_sequence.send_replace(0);
     }
 }
 
 #[cfg(test)]
 mod tests {
-    use std::time::Duration;
-
     use veto_proto::Lift;
 
     use super::*;
 
-    fn jti(value: &str) -> RevocationRule {
+    fn jti(value: &str, expires_in_secs: u64) -> RevocationRule {
         RevocationRule::jti(
             value,
             None,
-            UnixSeconds::now().saturating_add(Duration::from_secs(60)),
+            UnixSeconds::now().saturating_add(Duration::from_secs(expires_in_secs)),
         )
+    }
+
+    fn observe_rule(index: &RuleIndex, rule: &RevocationRule, sequence: u64, applied: Applied) {
+        index.observe(&Change::Rule {
+            rule,
+            digest: rule.digest(),
+            sequence,
+            applied,
+        });
     }
 
     #[test]
     fn rules_come_and_go_with_the_changes_applied() {
         let index = RuleIndex::new();
-        let rule = jti("t-1");
-        index.observe(&Change::Rule {
-            rule: &rule,
-            digest: rule.digest(),
-            sequence: 1,
-        });
+        let rule = jti("t-1", 60);
+        observe_rule(&index, &rule, 1, Applied::New);
         assert_eq!(
             index.rule(RuleKind::Jti, None, Some("t-1")),
             Some(StoredRule {
@@ -169,14 +372,40 @@ mod tests {
             reason: None,
             lifted_by: None,
             lifted_at: UnixSeconds::now(),
+            rule_expires_at: Some(rule.expires_at),
         };
         index.observe(&Change::Lift {
             lift: &lift,
             digest: lift.digest(),
             sequence: 2,
+            applied: Applied::Lifted,
         });
         assert_eq!(index.rule(RuleKind::Jti, None, Some("t-1")), None);
         assert_eq!(index.applied_sequence(), 2);
+        let view = index.view(RuleKind::Jti, rule.digest());
+        assert_eq!(view.entry, Some(KeyEntry::Lifted(lift, rule.expires_at)));
+        assert!(!view.needs_repair());
+    }
+
+    #[test]
+    fn a_bad_message_on_a_held_key_queues_a_repair() {
+        let index = RuleIndex::new();
+        let rule = jti("t-1", 600);
+        observe_rule(&index, &rule, 1, Applied::New);
+        // An older rule replayed on top: the index keeps the stronger one.
+        observe_rule(&index, &jti("t-1", 60), 2, Applied::Replayed);
+        let view = index.view(RuleKind::Jti, rule.digest());
+        assert_eq!(view.entry, Some(KeyEntry::Held(rule.clone())));
+        assert_eq!((view.sequence, view.subject_sequence), (1, 2));
+        assert!(view.needs_repair());
+        index.observe(&Change::Ignored {
+            key: Some((RuleKind::Jti, rule.digest())),
+            sequence: 3,
+            reason: "unsigned",
+        });
+        assert_eq!(index.view(RuleKind::Jti, rule.digest()).subject_sequence, 3);
+        let repairs = futures_util::FutureExt::now_or_never(index.next_repairs()).expect("queued");
+        assert_eq!(repairs, vec![(RuleKind::Jti, rule.digest())]);
     }
 
     #[test]
@@ -184,7 +413,7 @@ mod tests {
         let index = RuleIndex::new();
         let policy = veto_proto::TokenPolicy::default();
         let rules: Vec<RevocationRule> = (0..5)
-            .map(|n| jti(&format!("t-{n}")))
+            .map(|n| jti(&format!("t-{n}"), 60))
             .chain((0..3).map(|n| {
                 RevocationRule::sub_or_sid(
                     RuleKind::Sub,
@@ -196,11 +425,7 @@ mod tests {
             }))
             .collect();
         for (sequence, rule) in rules.iter().enumerate() {
-            index.observe(&Change::Rule {
-                rule,
-                digest: rule.digest(),
-                sequence: sequence as u64 + 1,
-            });
+            observe_rule(&index, rule, sequence as u64 + 1, Applied::New);
         }
         let subs = index.rules(Some(RuleKind::Sub), None, 10);
         assert_eq!(subs.len(), 3);

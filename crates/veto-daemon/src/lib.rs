@@ -18,7 +18,8 @@
 //! - [`nats`]: connecting, and creating or checking the stream.
 //! - [`publisher`]: durable, non-weakening, idempotent writes (compare-and-set);
 //!   [`signer`]: the event signing key.
-//! - [`index`]: every live rule in full, kept from what the replica applies.
+//! - [`index`]: every live rule in full, kept from what the replica applies;
+//!   [`repair`]: publishes a key's state again when something else sits on its subject.
 //! - [`api`]: routes, handlers, extractors and the OpenAPI document; [`error`]: the
 //!   one error type (codes from `veto-api`).
 //! - [`auth`]: API keys and admin JWTs; [`ratelimit`]: per-principal limits.
@@ -55,6 +56,7 @@ pub mod nats;
 pub mod permission;
 pub mod publisher;
 pub mod ratelimit;
+pub mod repair;
 pub mod signer;
 pub mod state;
 pub mod ticker;
@@ -87,6 +89,7 @@ pub struct Application {
     listener: TcpListener,
     state: Arc<AppState>,
     ticker: JoinHandle<()>,
+    repairer: JoinHandle<()>,
 }
 
 impl Application {
@@ -120,7 +123,8 @@ impl Application {
             list_config = list_config.signed_by(trusted.with_key(signer.key_id(), &signer.public_key())?);
         }
         let list = RevocationList::start(client.clone(), list_config)?;
-        let authenticator = Authenticator::new(&settings.auth.api_keys, admin_jwt(&settings)?);
+        let authenticator =
+            Authenticator::new(&settings.auth.api_keys, admin_jwt(&settings)?, Some(list.clone()));
         let oauth_validator = settings.oauth.as_ref().map(validator).transpose()?;
         let publisher = Publisher::new(
             client.clone(),
@@ -131,6 +135,7 @@ impl Application {
             signer.clone(),
         );
 
+        let repairer = tokio::spawn(repair::run(Arc::clone(&index), publisher.clone()));
         let ticks = Arc::new(TickHealth::default());
         let daemon_id = settings.daemon_id.clone().unwrap_or_else(default_daemon_id);
         let ticker = tokio::spawn(ticker::run(
@@ -165,6 +170,7 @@ impl Application {
             listener,
             state,
             ticker,
+            repairer,
         })
     }
 
@@ -188,6 +194,7 @@ impl Application {
             listener,
             state,
             ticker,
+            repairer,
         } = self;
         let grace = state.settings.api.shutdown_grace;
         let client = state.client.clone();
@@ -210,6 +217,7 @@ impl Application {
             () = grace_expired => warn!(?grace, "grace period over; stopping with requests in flight"),
         }
         ticker.abort();
+        repairer.abort();
         if let Err(error) = client.flush().await {
             warn!(%error, "flushing the NATS connection");
         }

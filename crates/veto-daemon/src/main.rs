@@ -28,7 +28,29 @@ async fn main() -> anyhow::Result<()> {
     let settings = cli.settings().context("reading settings")?;
     let app = Application::build(settings).await?;
     tracing::info!(address = %app.local_addr(), "vetod listening");
+    reload_api_keys_on_sighup(cli, app.state());
     app.run_until(shutdown_signal()).await
+}
+
+/// On SIGHUP, reads the settings again and replaces the API keys: a key removed from
+/// the file (or the environment) is refused from then on, without a restart.
+fn reload_api_keys_on_sighup(cli: Cli, state: std::sync::Arc<veto_daemon::state::AppState>) {
+    #[cfg(unix)]
+    tokio::spawn(async move {
+        let Ok(mut hangups) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup()) else {
+            return;
+        };
+        while hangups.recv().await.is_some() {
+            match cli.settings() {
+                Ok(settings) => state.authenticator.replace_api_keys(&settings.auth.api_keys),
+                Err(error) => {
+                    tracing::error!(error = %format!("{error:#}"), "SIGHUP: settings not reloaded; the old API keys stay")
+                }
+            }
+        }
+    });
+    #[cfg(not(unix))]
+    let _ = (cli, state);
 }
 
 /// Resolves on SIGINT or SIGTERM.

@@ -22,6 +22,9 @@ pub mod names {
     pub const PUBLISH_CONFLICTS_TOTAL: &str = "veto_publish_conflicts_total";
     /// Gauge: live rules by `kind`, as this daemon's replica holds them.
     pub const RULES_LIVE: &str = "veto_rules_live";
+    /// Counter: keys published again because something else sat on their subject, by
+    /// `what` (`rule`, `lift`).
+    pub const REPAIRS_TOTAL: &str = "veto_repairs_total";
     /// Counter: mutations by `action` (`revoke`, `lift`) and `outcome`.
     pub const MUTATIONS_TOTAL: &str = "veto_mutations_total";
 }

@@ -21,6 +21,8 @@
 //! - [`digest`]: key digests and their fixed hashing input.
 //! - [`subject`]: subject names; values never appear in them.
 //! - [`policy`]: token lifetimes and the stream settings derived from them.
+//! - [`history`]: how a reader applies events to a key's state (never weaken; a lift
+//!   names the rule it removes; a rule after a lift outlasts it).
 //! - [`rule`]: rules, lifts, ticks, and the token facts a rule matches.
 //! - [`validate`]: shape and time checks.
 //! - [`wire`]: the versioned encoding of events.
@@ -55,6 +57,7 @@
 
 pub mod digest;
 pub mod error;
+pub mod history;
 pub mod kind;
 pub mod policy;
 pub mod rule;
@@ -66,6 +69,7 @@ pub mod wire;
 
 pub use digest::KeyDigest;
 pub use error::{Field, RuleError};
+pub use history::{Applied, KeyState, RuleTimes};
 pub use kind::{RuleKind, UnknownKind};
 pub use policy::{StreamSettings, TokenPolicy};
 pub use rule::{Lift, RevocationRule, Tick, TokenFacts};

@@ -156,6 +156,14 @@ impl RevocationRule {
         merged
     }
 
+    /// The times a reader keeps for this rule.
+    pub fn times(&self) -> crate::history::RuleTimes {
+        crate::history::RuleTimes {
+            issued_before: self.issued_before,
+            expires_at: self.expires_at,
+        }
+    }
+
     /// Whether `self` already covers everything `newer` would revoke, for as long:
     /// publishing `newer` would change nothing a service decides.
     pub fn covers(&self, newer: &RevocationRule) -> bool {
@@ -186,6 +194,12 @@ pub struct Lift {
     pub lifted_by: Option<String>,
     /// When the daemon accepted the lift.
     pub lifted_at: UnixSeconds,
+    /// The `expires_at` of the rule this lift removes. A reader removes its rule only
+    /// when the two match, so an old lift replayed later removes nothing (see
+    /// [`crate::history`]); the tombstone lasts until then. Absent in lifts written
+    /// before it existed, which therefore remove nothing a reader holds.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rule_expires_at: Option<UnixSeconds>,
 }
 
 impl Lift {

@@ -254,6 +254,7 @@ mod tests {
             reason: None,
             lifted_by: None,
             lifted_at: NOW,
+            rule_expires_at: None,
         };
         assert_eq!(lift.validate_shape(), Err(RuleError::ValueNotAllowed));
         let lift = Lift {

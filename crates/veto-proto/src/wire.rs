@@ -1,8 +1,11 @@
 //! The versioned encoding of the events on the stream.
 //!
-//! An event is one JSON object, `{"v":1,"rule":{…}}`, `{"v":1,"lift":{…}}` or
-//! `{"v":1,"tick":{…}}`, so operators can read the stream with `nats sub`. Unknown
-//! fields are ignored (additions within a version); a different `v` is refused.
+//! An event is one JSON object, `{"v":1,"replaces":N,"rule":{…}}`,
+//! `{"v":1,"replaces":N,"lift":{…}}` or `{"v":1,"tick":{…}}`, so operators can read the
+//! stream with `nats sub`. `replaces` is the stream sequence of the message the event
+//! replaced on its subject (the daemon's compare-and-set value; 0: none), signed with
+//! the rest: it binds the event to its place in its key's history. Unknown fields are
+//! ignored (additions within a version); a different `v` is refused.
 
 use serde::{Deserialize, Serialize};
 
@@ -94,6 +97,8 @@ impl DecodeError {
 struct EnvelopeOut<'a> {
     v: u32,
     #[serde(skip_serializing_if = "Option::is_none")]
+    replaces: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     rule: Option<&'a RevocationRule>,
     #[serde(skip_serializing_if = "Option::is_none")]
     lift: Option<&'a Lift>,
@@ -104,6 +109,8 @@ struct EnvelopeOut<'a> {
 #[derive(Deserialize)]
 struct EnvelopeIn {
     v: u32,
+    #[serde(default)]
+    replaces: Option<u64>,
     #[serde(default)]
     rule: Option<RevocationRule>,
     #[serde(default)]
@@ -122,10 +129,21 @@ impl Event {
         }
     }
 
-    /// The event as bytes.
+    /// The event as bytes, placed nowhere (ticks; tests).
     pub fn encode(&self) -> Vec<u8> {
+        self.encode_envelope(None)
+    }
+
+    /// The event as bytes, replacing the message at stream sequence `replaces` on its
+    /// subject (0: the subject had none).
+    pub fn encode_replacing(&self, replaces: u64) -> Vec<u8> {
+        self.encode_envelope(Some(replaces))
+    }
+
+    fn encode_envelope(&self, replaces: Option<u64>) -> Vec<u8> {
         let envelope = EnvelopeOut {
             v: WIRE_VERSION,
+            replaces,
             rule: match self {
                 Event::Rule(rule) => Some(rule),
                 _ => None,
@@ -145,6 +163,11 @@ impl Event {
 
     /// An event from bytes, with its shape validated (no clock is consulted).
     pub fn decode(bytes: &[u8]) -> Result<Event, DecodeError> {
+        Event::decode_envelope(bytes).map(|(event, _)| event)
+    }
+
+    /// An event and the sequence it says it replaced, from bytes.
+    fn decode_envelope(bytes: &[u8]) -> Result<(Event, Option<u64>), DecodeError> {
         let envelope: EnvelopeIn = serde_json::from_slice(bytes)?;
         if envelope.v != WIRE_VERSION {
             return Err(DecodeError::UnsupportedVersion { found: envelope.v });
@@ -161,7 +184,7 @@ impl Event {
             (None, None, Some(tick)) => Event::Tick(tick),
             _ => return Err(DecodeError::NotExactlyOneEvent),
         };
-        Ok(event)
+        Ok((event, envelope.replaces))
     }
 
     /// An event from bytes that arrived on `subject`, refusing one on a foreign subject.
@@ -172,7 +195,13 @@ impl Event {
     /// Like [`Event::decode_on`], with the key digest of a rule or lift (computed once
     /// here, so a reader applying the event need not hash the key again).
     pub fn decode_keyed(subject: &str, bytes: &[u8]) -> Result<KeyedEvent, DecodeError> {
-        let keyed = match Event::decode(bytes)? {
+        Event::decode_placed(subject, bytes).map(|(keyed, _)| keyed)
+    }
+
+    /// Like [`Event::decode_keyed`], with the sequence the event says it replaced.
+    pub fn decode_placed(subject: &str, bytes: &[u8]) -> Result<(KeyedEvent, Option<u64>), DecodeError> {
+        let (event, replaces) = Event::decode_envelope(bytes)?;
+        let keyed = match event {
             Event::Rule(rule) => {
                 let digest = rule.digest();
                 KeyedEvent::Rule(rule, digest)
@@ -195,7 +224,7 @@ impl Event {
                 found: subject.to_owned(),
             });
         }
-        Ok(keyed)
+        Ok((keyed, replaces))
     }
 
     /// A `Nats-Msg-Id` for the encoded event: the same bytes always get the same id, so a
@@ -247,7 +276,7 @@ mod tests {
 
     prop_compose! {
         fn valid_lift()(kind in kind(), value in text(), iss in prop::option::of(text()), at in 0i64..4_000_000_000) -> Lift {
-            Lift { kind, value: kind.has_value().then_some(value), iss, reason: None, lifted_by: Some("ops".into()), lifted_at: UnixSeconds(at) }
+            Lift { kind, value: kind.has_value().then_some(value), iss, reason: None, lifted_by: Some("ops".into()), lifted_at: UnixSeconds(at), rule_expires_at: Some(UnixSeconds(at + 60)) }
         }
     }
 

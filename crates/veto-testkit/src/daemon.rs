@@ -15,7 +15,9 @@ use veto_daemon::Application;
 use veto_daemon::auth::hash_api_key;
 use veto_daemon::config::Settings;
 use veto_daemon::permission::{ApiKeyEntry, Permission};
+use veto_daemon::signer::EventSigner;
 use veto_daemon::state::AppState;
+use veto_proto::VerificationKeys;
 
 use crate::wait::within;
 
@@ -48,6 +50,51 @@ pub fn test_settings(nats_urls: &str) -> Settings {
     settings.rate_limit.per_second = 0;
     settings.auth.api_keys = vec![admin_key_entry()];
     settings
+}
+
+/// A daemon signing key for tests: a fresh seed in a temporary file.
+#[derive(Debug)]
+pub struct TestSigningKey {
+    /// The key id (`Veto-Key-Id`).
+    pub key_id: String,
+    /// The seed file, as `signing.seed_file` names it.
+    pub seed_file: PathBuf,
+    _dir: tempfile::TempDir,
+}
+
+impl TestSigningKey {
+    /// A new key named `key_id`.
+    pub fn new(key_id: &str) -> TestSigningKey {
+        let dir = tempfile::tempdir().expect("a temporary directory");
+        let seed_file = dir.path().join("signing-seed");
+        std::fs::write(&seed_file, EventSigner::generate_seed()).expect("the seed file");
+        TestSigningKey {
+            key_id: key_id.to_owned(),
+            seed_file,
+            _dir: dir,
+        }
+    }
+
+    /// Makes `settings` sign with this key.
+    pub fn apply(&self, settings: &mut Settings) {
+        settings.signing.key_id = Some(self.key_id.clone());
+        settings.signing.seed_file = Some(self.seed_file.clone());
+    }
+
+    /// The signer (to publish as the daemon would).
+    pub fn signer(&self) -> EventSigner {
+        EventSigner::from_seed_file(&self.key_id, &self.seed_file).expect("the test key loads")
+    }
+
+    /// The keys a service trusts to read what this key signed.
+    pub fn verification_keys(&self) -> VerificationKeys {
+        self.signer().verification_keys()
+    }
+
+    /// `kid:publickey`, the form of `VETO_VERIFY_KEYS`.
+    pub fn verify_keys_line(&self) -> String {
+        format!("{}:{}", self.key_id, self.signer().public_key())
+    }
 }
 
 /// `vetod` running in this process, stopped when dropped.

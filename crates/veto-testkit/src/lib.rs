@@ -44,7 +44,7 @@ pub mod wait;
 pub use binary::{MIN_SERVER_VERSION, server_binary};
 pub use cluster::NatsCluster;
 #[cfg(feature = "daemon")]
-pub use daemon::{ADMIN_KEY, DaemonProcess, TestDaemon};
+pub use daemon::{ADMIN_KEY, DaemonProcess, TestDaemon, TestSigningKey};
 pub use proxy::TcpProxy;
 pub use server::{NatsServer, NatsServerBuilder};
 pub use tokens::{JwksServer, TestIssuer};

@@ -6,6 +6,7 @@ use std::time::SystemTime;
 
 use serde_json::{Value, json};
 use veto_client::{ListConfig, TokenFacts, Verdict};
+use veto_proto::UnixSeconds;
 
 use crate::cli::{CheckArgs, Connection};
 use crate::error::{CliError, Exit};
@@ -20,17 +21,33 @@ pub async fn run(connection: &Connection, args: CheckArgs) -> Result<Report, Cli
         .as_deref()
         .ok_or_else(|| CliError::usage("check reads the list from NATS: set --nats-url or VETO_NATS_URL"))?;
     let client = nats::connect(nats_url, connection.timeout).await?;
-    let list = nats::load_list(client, &connection.stream, connection.timeout).await?;
+    let signed = args.verify_keys.is_some();
+    let list = nats::load_list(client, &connection.stream, args.verify_keys, connection.timeout).await?;
     let freshness = nats::freshness(&list, FIRST_TICK_GRACE.min(connection.timeout)).await;
+    let iat_defaulted = args.iat.is_none();
     let facts = TokenFacts {
         jti: args.jti.as_deref(),
         sub: args.sub.as_deref(),
         sid: args.sid.as_deref(),
         iss: args.iss.as_deref(),
-        iat: args.iat,
+        iat: Some(args.iat.unwrap_or_else(UnixSeconds::now)),
     };
     let verdict = list.check(&facts);
-    Ok(report(verdict, freshness, SystemTime::now()))
+    let mut report = report(verdict, freshness, SystemTime::now());
+    if iat_defaulted {
+        report
+            .human
+            .push_str("iat        now (none given: --iat sets it; --iat 0 for a token without iat)\n");
+    }
+    if !signed {
+        report.human.push_str(
+            "signatures not checked: unsigned events counted too (--verify-keys or VETO_VERIFY_KEYS checks as a production service does)\n",
+        );
+    }
+    report.json["iat"] = json!(facts.iat.map(|iat| iat.0));
+    report.json["iat_defaulted"] = json!(iat_defaulted);
+    report.json["signed_only"] = json!(signed);
+    Ok(report)
 }
 
 fn report(verdict: Verdict, freshness: Option<SystemTime>, now: SystemTime) -> Report {

@@ -55,7 +55,7 @@ fn rules_by_kind(live: &RulesByKind) -> BTreeMap<String, u64> {
 async fn stream_status(connection: &Connection, nats_url: &str) -> Result<StreamStatus, CliError> {
     let client = nats::connect(nats_url, connection.timeout).await?;
     let state = nats::stream_state(client.clone(), &connection.stream, connection.timeout).await;
-    let freshness = match nats::load_list(client, &connection.stream, connection.timeout).await {
+    let freshness = match nats::load_list(client, &connection.stream, None, connection.timeout).await {
         Ok(list) => Ok(nats::freshness(&list, FIRST_TICK_GRACE.min(connection.timeout)).await),
         Err(error) => Err(error),
     };

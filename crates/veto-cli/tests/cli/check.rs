@@ -51,5 +51,17 @@ async fn check_exits_1_for_a_revoked_token_and_0_for_another() {
         .veto(&["check", "--sub", "bob", "--iat", "now"])
         .await
         .exits(0);
-    daemon.veto(&["check", "--sub", "bob"]).await.exits(1);
+    // A token without iat counts as issued at the epoch; without --iat, check takes
+    // now and says so (an unscoped `all` rule must not make every check "revoked").
+    daemon
+        .veto(&["check", "--sub", "bob", "--iat", "0"])
+        .await
+        .exits(1);
+    let defaulted = daemon.veto(&["check", "--sub", "bob"]).await;
+    defaulted.exits(0);
+    assert!(
+        defaulted.stdout.contains("iat        now"),
+        "{}",
+        defaulted.stdout
+    );
 }

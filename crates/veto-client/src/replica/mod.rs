@@ -74,6 +74,9 @@ pub struct Replica {
     /// Issuer-scoped `all` rules, few by nature; `all_scoped_present` skips the lock.
     all_scoped: RwLock<HashMap<String, IssuedBeforeTimes>>,
     all_scoped_present: AtomicBool,
+    /// Tombstones: the `expires_at` of each lifted rule, until then, so that an old
+    /// rule replayed after a lift changes nothing. Lifts are rare: this stays small.
+    lifted: ExactMap<u32>,
     live: [AtomicU64; 4],
     bloom_inserted: AtomicU64,
     bloom_dead: AtomicU64,
@@ -95,6 +98,7 @@ impl Replica {
             all_unscoped: AtomicU64::new(0),
             all_scoped: RwLock::new(HashMap::new()),
             all_scoped_present: AtomicBool::new(false),
+            lifted: exact_map(0),
             live: Default::default(),
             bloom_inserted: AtomicU64::new(0),
             bloom_dead: AtomicU64::new(0),
@@ -176,6 +180,7 @@ mod tests {
             reason: None,
             lifted_by: None,
             lifted_at: now,
+            rule_expires_at: Some(rule.expires_at),
         });
         assert_eq!(replica.lookup(&token), None);
         assert_eq!(replica.stats().live(), 0);

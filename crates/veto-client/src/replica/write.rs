@@ -1,32 +1,136 @@
-//! The writer's side: applying rules and lifts, forgetting, sweeping. Only the
-//! follower task calls these; checks run concurrently and never wait on them for
-//! longer than one shard's insert (or a sweep of 1/64 of a map).
+//! The writer's side: applying rules and lifts by the rules of
+//! [`veto_proto::history`], forgetting, sweeping. Only the follower task calls these,
+//! so reading a key's state and then writing it needs no lock; checks run concurrently
+//! and never wait on them for longer than one shard's insert (or a sweep of 1/64 of a
+//! map).
 
 use std::sync::atomic::Ordering;
 
-use veto_proto::{KeyDigest, Lift, RevocationRule, RuleKind, UnixSeconds};
+use veto_proto::{Applied, KeyDigest, KeyState, Lift, RevocationRule, RuleKind, RuleTimes, UnixSeconds};
 
 use super::{Replica, kind_index};
 use crate::exact::{IssuedBeforeTimes, StoredDigest, stored_seconds};
 use crate::replica::bloom_key;
 
+/// One key, as a write names it.
+struct Key<'a> {
+    kind: RuleKind,
+    iss: Option<&'a str>,
+    value: Option<&'a str>,
+    stored: StoredDigest,
+}
+
+impl<'a> Key<'a> {
+    fn of(kind: RuleKind, iss: Option<&'a str>, value: Option<&'a str>, digest: KeyDigest) -> Key<'a> {
+        Key {
+            kind,
+            iss,
+            value,
+            stored: StoredDigest::from(digest),
+        }
+    }
+}
+
+/// Times as the replica stores them (whole seconds in `u32`), so that an event's times
+/// compare equal to what was stored from the same event.
+fn stored_times(times: RuleTimes) -> RuleTimes {
+    let stored = |at: UnixSeconds| UnixSeconds(i64::from(stored_seconds(at)));
+    RuleTimes {
+        issued_before: times.issued_before.map(stored),
+        expires_at: stored(times.expires_at),
+    }
+}
+
 impl Replica {
-    /// Applies a rule: the latest state of its key.
-    pub fn apply_rule(&self, rule: &RevocationRule) {
-        self.apply_rule_keyed(rule, rule.digest());
+    /// Applies a rule to its key's state by the rules of [`veto_proto::history`]: it
+    /// never weakens a held rule, and after a lift only a later rule revokes again.
+    pub fn apply_rule(&self, rule: &RevocationRule) -> Applied {
+        self.apply_rule_keyed(rule, rule.digest())
     }
 
     /// [`Replica::apply_rule`] with the rule's digest already computed.
-    pub fn apply_rule_keyed(&self, rule: &RevocationRule, digest: KeyDigest) {
-        let issued_before_times = || IssuedBeforeTimes {
-            issued_before: stored_seconds(rule.issued_before.unwrap_or(UnixSeconds::EPOCH)),
-            expires_at: stored_seconds(rule.expires_at),
+    pub fn apply_rule_keyed(&self, rule: &RevocationRule, digest: KeyDigest) -> Applied {
+        let key = Key::of(rule.kind, rule.iss.as_deref(), rule.value.as_deref(), digest);
+        let now = UnixSeconds::now();
+        let (state, applied) = self.state(&key, now).with_rule(stored_times(rule.times()));
+        match state.at(now) {
+            KeyState::Held(times) if applied.changed() => {
+                self.lifted.remove(&StoredDigest::from(digest));
+                self.store(&key, times);
+                applied
+            }
+            // Expired on arrival, with nothing held: nothing to keep.
+            KeyState::Absent => Applied::Unchanged,
+            _ => applied,
+        }
+    }
+
+    /// Applies a lift by the rules of [`veto_proto::history`]: it removes the held rule
+    /// only when it names it, and leaves a tombstone.
+    pub fn apply_lift(&self, lift: &Lift) -> Applied {
+        self.apply_lift_keyed(lift, lift.digest())
+    }
+
+    /// [`Replica::apply_lift`] with the lift's digest already computed.
+    pub fn apply_lift_keyed(&self, lift: &Lift, digest: KeyDigest) -> Applied {
+        let key = Key::of(lift.kind, lift.iss.as_deref(), lift.value.as_deref(), digest);
+        let named = lift
+            .rule_expires_at
+            .map(|at| UnixSeconds(i64::from(stored_seconds(at))));
+        let (state, applied) = self.state(&key, UnixSeconds::now()).with_lift(named);
+        if applied == Applied::Lifted {
+            self.forget(lift.kind, lift.iss.as_deref(), digest);
+        }
+        if let KeyState::Lifted { rule_expires_at } = state {
+            self.lifted
+                .insert(StoredDigest::from(digest), stored_seconds(rule_expires_at));
+        }
+        applied
+    }
+
+    /// What the replica holds for a key at `now`.
+    fn state(&self, key: &Key<'_>, now: UnixSeconds) -> KeyState {
+        let held = match key.kind {
+            RuleKind::Jti => self.jti.get(&key.stored).map(|entry| RuleTimes {
+                issued_before: None,
+                expires_at: UnixSeconds(i64::from(*entry)),
+            }),
+            RuleKind::Sub => self.sub.get(&key.stored).map(|entry| entry.times()),
+            RuleKind::Sid => self.sid.get(&key.stored).map(|entry| entry.times()),
+            RuleKind::All => match key.iss {
+                None => IssuedBeforeTimes::unpack(self.all_unscoped.load(Ordering::Acquire))
+                    .map(IssuedBeforeTimes::times),
+                Some(iss) => self
+                    .all_scoped
+                    .read()
+                    .unwrap_or_else(|poison| poison.into_inner())
+                    .get(iss)
+                    .map(|times| times.times()),
+            },
         };
-        let was_new = match (rule.kind, rule.value.as_deref()) {
-            (RuleKind::All, _) => match &rule.iss {
+        let state = match held {
+            Some(times) => KeyState::Held(times),
+            None => match self.lifted.get(&key.stored) {
+                Some(expires_at) => KeyState::Lifted {
+                    rule_expires_at: UnixSeconds(i64::from(*expires_at)),
+                },
+                None => KeyState::Absent,
+            },
+        };
+        state.at(now)
+    }
+
+    /// Stores a key's held times (new or stronger).
+    fn store(&self, key: &Key<'_>, times: RuleTimes) {
+        let issued_before_times = IssuedBeforeTimes {
+            issued_before: stored_seconds(times.issued_before.unwrap_or(UnixSeconds::EPOCH)),
+            expires_at: stored_seconds(times.expires_at),
+        };
+        let was_new = match (key.kind, key.value) {
+            (RuleKind::All, _) => match key.iss {
                 None => {
                     self.all_unscoped
-                        .swap(issued_before_times().pack(), Ordering::AcqRel)
+                        .swap(issued_before_times.pack(), Ordering::AcqRel)
                         == 0
                 }
                 Some(iss) => {
@@ -34,20 +138,22 @@ impl Replica {
                         .all_scoped
                         .write()
                         .unwrap_or_else(|poison| poison.into_inner());
-                    let was_new = scoped.insert(iss.clone(), issued_before_times()).is_none();
+                    let was_new = scoped.insert(iss.to_owned(), issued_before_times).is_none();
                     self.all_scoped_present.store(true, Ordering::Release);
                     was_new
                 }
             },
             (kind, Some(value)) => {
-                let stored = StoredDigest::from(digest);
                 let was_new = match kind {
-                    RuleKind::Jti => self.jti.insert(stored, stored_seconds(rule.expires_at)).is_none(),
-                    RuleKind::Sub => self.sub.insert(stored, issued_before_times()).is_none(),
-                    _ => self.sid.insert(stored, issued_before_times()).is_none(),
+                    RuleKind::Jti => self
+                        .jti
+                        .insert(key.stored, stored_seconds(times.expires_at))
+                        .is_none(),
+                    RuleKind::Sub => self.sub.insert(key.stored, issued_before_times).is_none(),
+                    _ => self.sid.insert(key.stored, issued_before_times).is_none(),
                 };
                 let index = kind_index(kind);
-                let seen = if rule.iss.is_some() {
+                let seen = if key.iss.is_some() {
                     &self.scoped_seen[index]
                 } else {
                     &self.unscoped_seen[index]
@@ -64,14 +170,8 @@ impl Replica {
             (_, None) => false,
         };
         if was_new {
-            self.live[kind_index(rule.kind)].fetch_add(1, Ordering::Relaxed);
+            self.live[kind_index(key.kind)].fetch_add(1, Ordering::Relaxed);
         }
-    }
-
-    /// Applies a lift: the key's rule is gone.
-    pub fn apply_lift(&self, lift: &Lift) {
-        let digest = lift.digest();
-        self.forget(lift.kind, lift.iss.as_deref(), digest);
     }
 
     /// Forgets the rule with this key (lifted, or expired on arrival).
@@ -141,6 +241,7 @@ impl Replica {
         }
         self.bloom_dead
             .fetch_add(removed[..3].iter().sum(), Ordering::Relaxed);
+        self.lifted.retain(|_, rule_expires_at| *rule_expires_at > now);
         removed.iter().sum()
     }
 

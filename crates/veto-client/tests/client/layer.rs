@@ -270,9 +270,15 @@ async fn readiness_is_the_inner_services_and_only_authorized_requests_reach_it()
 
     // Not ready while the inner service is not.
     handle.allow(0);
-    assert!(service.poll_ready().is_pending(), "ready before the inner service");
+    assert!(
+        service.poll_ready().is_pending(),
+        "ready before the inner service"
+    );
     handle.allow(2);
-    assert!(service.poll_ready().is_ready(), "not ready once the inner service is");
+    assert!(
+        service.poll_ready().is_ready(),
+        "not ready once the inner service is"
+    );
 
     // A refused request never reaches the inner service.
     let refused = within(
@@ -297,7 +303,10 @@ async fn readiness_is_the_inner_services_and_only_authorized_requests_reach_it()
     let (request, respond) = within(10, "the inner service is called", handle.next_request())
         .await
         .expect("a request reaches the inner service");
-    assert!(request.extensions().get::<Claims>().is_some(), "claims in the extensions");
+    assert!(
+        request.extensions().get::<Claims>().is_some(),
+        "claims in the extensions"
+    );
     respond.send_response(StatusCode::NO_CONTENT.into_response());
     let response = within(10, "the answer", answer)
         .await

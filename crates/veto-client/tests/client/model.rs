@@ -1,6 +1,7 @@
-//! A property test: for random sequences of revoke, lift and expiry, the replica's
-//! check agrees with the naive model (the rule semantics of veto-proto applied to every
-//! live rule) on random queries: no false Revoked, no missed Revoked.
+//! A property test: for random sequences of revoke, lift (naming the held rule, or a
+//! replayed one naming another) and expiry, the replica's check agrees with the naive
+//! model (veto-proto's key history and rule semantics applied to every key) on random
+//! queries: no false Revoked, no missed Revoked.
 
 use std::collections::HashMap;
 use std::time::Duration;
@@ -8,7 +9,7 @@ use std::time::Duration;
 use proptest::prelude::*;
 use veto_client::TokenFacts;
 use veto_client::replica::Replica;
-use veto_proto::{KeyDigest, Lift, RevocationRule, RuleKind, TokenPolicy, UnixSeconds};
+use veto_proto::{KeyDigest, KeyState, Lift, RevocationRule, RuleKind, TokenPolicy, UnixSeconds};
 
 const VALUES: [&str; 3] = ["a", "b", "c.d*>"];
 const ISSUERS: [Option<&str>; 3] = [None, Some("https://one"), Some("https://two")];
@@ -26,6 +27,8 @@ enum Operation {
         kind: RuleKind,
         value: usize,
         iss: usize,
+        /// Names the held rule (a lift the daemon writes), or not (one replayed).
+        names_held: bool,
     },
     Sweep,
 }
@@ -49,7 +52,8 @@ fn operation() -> impl Strategy<Value = Operation> {
             .prop_map(|(kind, value, iss, issued_before_offset, already_expired)| Operation::Revoke {
                 kind, value, iss, issued_before_offset, already_expired
             }),
-        2 => (kind(), 0..VALUES.len(), 0..ISSUERS.len()).prop_map(|(kind, value, iss)| Operation::Lift { kind, value, iss }),
+        2 => (kind(), 0..VALUES.len(), 0..ISSUERS.len(), prop::bool::weighted(0.8))
+            .prop_map(|(kind, value, iss, names_held)| Operation::Lift { kind, value, iss, names_held }),
         1 => Just(Operation::Sweep),
     ]
 }
@@ -117,33 +121,62 @@ proptest! {
     ) {
         let now = UnixSeconds::now();
         let replica = Replica::new(0);
-        // The model: the latest state of each key, as the stream keeps it.
-        let mut model: HashMap<KeyDigest, RevocationRule> = HashMap::new();
+        // The model: each key's rule (kind, value, scope) and its state by the history
+        // rules, applied to full rules.
+        let mut model: HashMap<KeyDigest, (RevocationRule, KeyState)> = HashMap::new();
         for operation in &operations {
             match *operation {
                 Operation::Revoke { kind, value, iss, issued_before_offset, already_expired } => {
                     let rule = rule_for(kind, value, iss, issued_before_offset, already_expired, now);
                     replica.apply_rule(&rule);
-                    model.insert(rule.digest(), rule);
+                    let state = model.get(&rule.digest()).map_or(KeyState::Absent, |(_, state)| *state);
+                    let (state, _) = state.at(UnixSeconds::now()).with_rule(rule.times());
+                    model.insert(rule.digest(), (rule, state));
                 }
-                Operation::Lift { kind, value, iss } => {
-                    let lift = Lift {
+                Operation::Lift { kind, value, iss, names_held } => {
+                    let mut lift = Lift {
                         kind,
                         value: kind.has_value().then(|| VALUES[value].to_owned()),
                         iss: ISSUERS[iss].map(str::to_owned),
                         reason: None,
                         lifted_by: None,
                         lifted_at: now,
+                        rule_expires_at: None,
+                    };
+                    let entry = model.get(&lift.digest()).cloned();
+                    let state = entry.as_ref().map_or(KeyState::Absent, |(_, state)| state.at(UnixSeconds::now()));
+                    lift.rule_expires_at = match (state, names_held) {
+                        (KeyState::Held(times), true) => Some(times.expires_at),
+                        (_, true) => None,
+                        // An old lift: it names a rule that is not the held one.
+                        (_, false) => Some(UnixSeconds(now.0 - 7)),
                     };
                     replica.apply_lift(&lift);
-                    model.remove(&lift.digest());
+                    let (state, _) = state.with_lift(lift.rule_expires_at);
+                    if let Some((rule, _)) = entry {
+                        model.insert(lift.digest(), (rule, state));
+                    }
                 }
                 Operation::Sweep => {
                     replica.sweep_expired(UnixSeconds::now());
-                    model.retain(|_, rule| rule.expires_at > UnixSeconds::now());
+                    let now = UnixSeconds::now();
+                    model.retain(|_, (_, state)| state.at(now) != KeyState::Absent);
                 }
             }
         }
+        // The live rules of the model, each with its held times.
+        let now = UnixSeconds::now();
+        let model: HashMap<KeyDigest, RevocationRule> = model
+            .into_iter()
+            .filter_map(|(digest, (rule, state))| match state.at(now) {
+                KeyState::Held(times) => Some((digest, RevocationRule {
+                    issued_before: times.issued_before,
+                    expires_at: times.expires_at,
+                    ..rule
+                })),
+                _ => None,
+            })
+            .collect();
         prop_assert_eq!(replica.stats().live(), model.len() as u64, "live rules");
         for query in &queries {
             let token = TokenFacts {

@@ -55,10 +55,18 @@ pub fn in_minutes(minutes: u64) -> UnixSeconds {
     UnixSeconds::now().saturating_add(Duration::from_secs(minutes * 60))
 }
 
-pub fn jti_rule(value: &str) -> RevocationRule {
-    RevocationRule::jti(value, None, in_minutes(30)).revoked(UnixSeconds::now(), Some("test"), None)
+/// When every `jti_rule` of this test process expires: one instant, so that `lift`
+/// can name the rule it lifts.
+pub fn jti_expiry() -> UnixSeconds {
+    static EXPIRY: std::sync::OnceLock<UnixSeconds> = std::sync::OnceLock::new();
+    *EXPIRY.get_or_init(|| in_minutes(30))
 }
 
+pub fn jti_rule(value: &str) -> RevocationRule {
+    RevocationRule::jti(value, None, jti_expiry()).revoked(UnixSeconds::now(), Some("test"), None)
+}
+
+/// The lift of the `jti_rule` of `value`, as the daemon writes it (naming the rule).
 pub fn lift(kind: RuleKind, value: &str) -> Lift {
     Lift {
         kind,
@@ -67,6 +75,7 @@ pub fn lift(kind: RuleKind, value: &str) -> Lift {
         reason: None,
         lifted_by: Some("test".into()),
         lifted_at: UnixSeconds::now(),
+        rule_expires_at: Some(jti_expiry()),
     }
 }
 

@@ -4,12 +4,12 @@ use std::sync::Arc;
 
 use axum::Json;
 use axum::extract::State;
-use axum::http::{HeaderValue, StatusCode};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use futures_util::StreamExt;
 use serde_json::Value;
 use tracing::info;
-use veto_api::routes::IDEMPOTENT_REPLAYED;
+use veto_api::routes::{self, IDEMPOTENT_REPLAYED};
 use veto_api::{
     BatchItemResult, BatchRequest, BatchResponse, ErrorCode, KeyQuery, LiftResponse, ListQuery, ListResponse,
     RevokeRequest, RuleResponse,
@@ -97,7 +97,28 @@ pub fn publish_error(error: PublishError) -> ApiError {
         }
         PublishError::Contention => ApiError::contention(),
         PublishError::NotFound => ApiError::not_found("no live rule for that key"),
+        changed @ (PublishError::Changed(_) | PublishError::NotTheVersionSeen { .. }) => {
+            ApiError::new(ErrorCode::Conflict, changed.to_string())
+        }
     }
+}
+
+/// The sequence an `If-Match` header names, if the request has one.
+fn if_match(headers: &HeaderMap) -> Result<Option<u64>, ApiError> {
+    let Some(value) = headers.get(header::IF_MATCH) else {
+        return Ok(None);
+    };
+    value
+        .to_str()
+        .ok()
+        .and_then(routes::parse_etag)
+        .map(Some)
+        .ok_or_else(|| {
+            ApiError::new(
+                ErrorCode::InvalidHeader,
+                "If-Match is the ETag of the rule (its sequence, quoted) as GET answered it",
+            )
+        })
 }
 
 /// Validates, publishes and audits one revocation.
@@ -230,9 +251,11 @@ async fn lift_key(
     kind: &str,
     value: Option<String>,
     query: KeyQuery,
+    headers: &HeaderMap,
 ) -> Result<Json<LiftResponse>, ApiError> {
     principal.require(Permission::Lift)?;
     let (kind, value) = key_of(kind, value)?;
+    let if_match = if_match(headers)?;
     let lift = Lift {
         kind,
         value,
@@ -240,12 +263,17 @@ async fn lift_key(
         reason: query.reason,
         lifted_by: Some(principal.name.clone()),
         lifted_at: UnixSeconds::now(),
+        rule_expires_at: None,
     };
     lift.validate_shape()
         .map_err(|error| ApiError::invalid_rule(&error))?;
     state.rate_limiter.check(&principal.name)?;
     let digest = lift.digest();
-    let (lifted, sequence) = state.publisher.lift(lift).await.map_err(publish_error)?;
+    let (lifted, sequence) = state
+        .publisher
+        .lift(lift, if_match)
+        .await
+        .map_err(publish_error)?;
     metrics::counter!(names::MUTATIONS_TOTAL, "action" => "lift", "outcome" => "published").increment(1);
     info!(target: "veto::audit", action = "lift", principal = %principal.name, kind = %kind, digest = %digest, sequence);
     Ok(Json(LiftResponse { lifted, sequence }))
@@ -254,7 +282,8 @@ async fn lift_key(
 /// Lift (un-revoke) a rule.
 #[utoipa::path(
     delete, path = "/v1/revocations/{kind}/{value}", tag = "revocations",
-    params(("kind" = String, Path, description = "jti, sub or sid"), ("value" = String, Path, description = "The claim value (percent-encoded)"), KeyQuery),
+    params(("kind" = String, Path, description = "jti, sub or sid"), ("value" = String, Path, description = "The claim value (percent-encoded)"), KeyQuery,
+           ("If-Match" = Option<String>, Header, description = "The rule's ETag from GET: lift only that version")),
     responses((status = 200, description = "Lifted", body = LiftResponse)),
     security(("bearer" = []))
 )]
@@ -263,8 +292,9 @@ pub async fn lift(
     Authenticated(principal): Authenticated,
     ApiPath((kind, value)): ApiPath<(String, String)>,
     ApiQuery(query): ApiQuery<KeyQuery>,
+    headers: HeaderMap,
 ) -> Result<Json<LiftResponse>, ApiError> {
-    lift_key(&state, &principal, &kind, Some(value), query).await
+    lift_key(&state, &principal, &kind, Some(value), query, &headers).await
 }
 
 /// Lift an `all` rule.
@@ -279,8 +309,9 @@ pub async fn lift_all(
     Authenticated(principal): Authenticated,
     ApiPath(kind): ApiPath<String>,
     ApiQuery(query): ApiQuery<KeyQuery>,
+    headers: HeaderMap,
 ) -> Result<Json<LiftResponse>, ApiError> {
-    lift_key(&state, &principal, &kind, None, query).await
+    lift_key(&state, &principal, &kind, None, query, &headers).await
 }
 
 fn get_key(
@@ -289,24 +320,25 @@ fn get_key(
     kind: &str,
     value: Option<String>,
     query: &KeyQuery,
-) -> Result<Json<RuleResponse>, ApiError> {
+) -> Result<Response, ApiError> {
     principal.require(Permission::Read)?;
     let (kind, value) = key_of(kind, value)?;
     if !state.list.is_ready() {
         return Err(ApiError::not_ready());
     }
-    state
+    let stored = state
         .index
         .rule(kind, query.iss.as_deref(), value.as_deref())
-        .map(|stored| Json(rule_response(stored)))
-        .ok_or_else(|| ApiError::not_found("no live rule for that key"))
+        .ok_or_else(|| ApiError::not_found("no live rule for that key"))?;
+    let etag = HeaderValue::from_str(&routes::etag(stored.sequence)).map_err(|_| ApiError::internal())?;
+    Ok(([(header::ETAG, etag)], Json(rule_response(stored))).into_response())
 }
 
 /// The live rule for a key, as services see it.
 #[utoipa::path(
     get, path = "/v1/revocations/{kind}/{value}", tag = "revocations",
     params(("kind" = String, Path, description = "jti, sub or sid"), ("value" = String, Path, description = "The claim value (percent-encoded)"), KeyQuery),
-    responses((status = 200, description = "The live rule", body = RuleResponse)),
+    responses((status = 200, description = "The live rule (header ETag: its version, for If-Match on a lift)", body = RuleResponse)),
     security(("bearer" = []))
 )]
 pub async fn get(
@@ -314,7 +346,7 @@ pub async fn get(
     Authenticated(principal): Authenticated,
     ApiPath((kind, value)): ApiPath<(String, String)>,
     ApiQuery(query): ApiQuery<KeyQuery>,
-) -> Result<Json<RuleResponse>, ApiError> {
+) -> Result<Response, ApiError> {
     get_key(&state, &principal, &kind, Some(value), &query)
 }
 
@@ -330,7 +362,7 @@ pub async fn get_all(
     Authenticated(principal): Authenticated,
     ApiPath(kind): ApiPath<String>,
     ApiQuery(query): ApiQuery<KeyQuery>,
-) -> Result<Json<RuleResponse>, ApiError> {
+) -> Result<Response, ApiError> {
     get_key(&state, &principal, &kind, None, &query)
 }
 

@@ -8,3 +8,4 @@ mod openapi;
 mod outage;
 mod shutdown;
 mod support;
+mod trust;

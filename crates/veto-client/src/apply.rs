@@ -1,0 +1,110 @@
+//! Applying one stream message to a replica: verify its signature (when the list is
+//! configured with keys), decode it, apply it by the rules of
+//! [`veto_proto::history`], and tell the observer. The same steps whichever path the
+//! message came by.
+
+use std::sync::atomic::Ordering;
+
+use tracing::{debug, warn};
+use veto_proto::subject::parse_rule_subject;
+use veto_proto::{Applied, Event, KeyedEvent, UnixSeconds};
+
+use crate::config::EventTrust;
+use crate::metrics::names;
+use crate::observer::Change;
+use crate::replica::Replica;
+use crate::shared::ListState;
+
+/// One stream message, as it arrived.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Incoming<'a> {
+    pub(crate) subject: &'a str,
+    pub(crate) payload: &'a [u8],
+    /// The `Veto-Key-Id` header.
+    pub(crate) key_id: Option<&'a str>,
+    /// The `Veto-Signature` header.
+    pub(crate) signature: Option<&'a str>,
+    /// Its stream sequence.
+    pub(crate) sequence: u64,
+}
+
+/// Applies `message` to `replica`. `serving`: the replica is (or is about to become, as
+/// the first one) the one checks read: only then are ticks its freshness and changes
+/// told to the observer.
+pub(crate) fn apply(state: &ListState, replica: &Replica, message: &Incoming<'_>, serving: bool) {
+    let sequence = message.sequence;
+    let verified = match &state.config.trust {
+        EventTrust::AcceptUnsigned => Ok(()),
+        EventTrust::SignedBy(keys) => keys.verify(
+            message.subject,
+            message.payload,
+            message.key_id,
+            message.signature,
+        ),
+    };
+    let event = match verified {
+        Ok(()) => Event::decode_keyed(message.subject, message.payload).map_err(|error| error.code()),
+        Err(rejection) => Err(rejection.code()),
+    };
+    let observer = state.config.observer.as_deref().filter(|_| serving);
+    let change = match &event {
+        Ok(KeyedEvent::Rule(rule, digest)) => {
+            let applied = replica.apply_rule_keyed(rule, *digest);
+            count_replay(state, applied, message);
+            if rule.expires_at <= UnixSeconds::now() && applied != Applied::Replayed {
+                // Expired on arrival: nothing is held for the key.
+                Some(Change::Expired {
+                    kind: rule.kind,
+                    digest: *digest,
+                    sequence,
+                })
+            } else {
+                Some(Change::Rule {
+                    rule,
+                    digest: *digest,
+                    sequence,
+                    applied,
+                })
+            }
+        }
+        Ok(KeyedEvent::Lift(lift, digest)) => {
+            let applied = replica.apply_lift_keyed(lift, *digest);
+            count_replay(state, applied, message);
+            Some(Change::Lift {
+                lift,
+                digest: *digest,
+                sequence,
+                applied,
+            })
+        }
+        Ok(KeyedEvent::Tick(tick)) => {
+            // A replica being built must not make the serving one look fresh.
+            if serving {
+                state.note_tick(tick.at_unix_ms);
+            }
+            None
+        }
+        Err(reason) => {
+            state.rejected_events.fetch_add(1, Ordering::Relaxed);
+            metrics::counter!(names::EVENTS_REJECTED_TOTAL, "reason" => *reason).increment(1);
+            warn!(subject = %message.subject, sequence, reason, "ignored an event");
+            Some(Change::Ignored {
+                key: parse_rule_subject(message.subject),
+                sequence,
+                reason,
+            })
+        }
+    };
+    if let (Some(observer), Some(change)) = (observer, change) {
+        observer.observe(&change);
+    }
+    replica.set_last_sequence(sequence);
+}
+
+fn count_replay(state: &ListState, applied: Applied, message: &Incoming<'_>) {
+    if applied == Applied::Replayed {
+        state.replayed_events.fetch_add(1, Ordering::Relaxed);
+        metrics::counter!(names::EVENTS_REPLAYED_TOTAL).increment(1);
+        debug!(subject = %message.subject, sequence = message.sequence, "an old event out of place; it changed nothing");
+    }
+}
