@@ -2,6 +2,7 @@
 //! and many clients. Each scenario is bounded in time, asserts exact sets, and prints a
 //! report line (run with `tests/run` to see them).
 
+mod attacker;
 mod cluster;
 mod cut_off;
 mod daemon_sigkill;

@@ -108,3 +108,84 @@ fn count_replay(state: &ListState, applied: Applied, message: &Incoming<'_>) {
         debug!(subject = %message.subject, sequence = message.sequence, "an old event out of place; it changed nothing");
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use veto_proto::{RuleKind, Tick, TokenPolicy};
+
+    use super::*;
+    use crate::config::ListConfig;
+
+    fn tick_at(at_unix_ms: u64) -> Vec<u8> {
+        Event::Tick(Tick {
+            daemon: "d".into(),
+            at_unix_ms,
+        })
+        .encode()
+    }
+
+    fn incoming<'a>(subject: &'a str, payload: &'a [u8], sequence: u64) -> Incoming<'a> {
+        Incoming {
+            subject,
+            payload,
+            key_id: None,
+            signature: None,
+            sequence,
+        }
+    }
+
+    #[test]
+    fn ticks_of_a_replica_being_built_do_not_freshen_the_serving_one() {
+        let state = ListState::new(ListConfig::default());
+        let building = Replica::new(0);
+        let now = crate::shared::now_unix_ms();
+        let payload = tick_at(now);
+        apply(
+            &state,
+            &building,
+            &incoming(veto_proto::TICK_SUBJECT, &payload, 7),
+            false,
+        );
+        assert!(
+            state.refresh_stale().0,
+            "still stale: the tick fed a replica nobody reads"
+        );
+        assert_eq!(building.stats().last_sequence, 7);
+        apply(
+            &state,
+            &building,
+            &incoming(veto_proto::TICK_SUBJECT, &payload, 8),
+            true,
+        );
+        assert!(!state.refresh_stale().0, "fresh on the serving replica's tick");
+    }
+
+    #[test]
+    fn an_old_rule_replayed_never_forgets_the_held_one() {
+        let state = ListState::new(ListConfig::default());
+        let replica = Replica::new(0);
+        let policy = TokenPolicy::default();
+        let now = UnixSeconds::now();
+        let strong = veto_proto::RevocationRule::sub_or_sid(RuleKind::Sub, "alice", None, now, &policy);
+        let expired = veto_proto::RevocationRule {
+            issued_before: Some(UnixSeconds(now.0 - 90_000)),
+            expires_at: UnixSeconds(now.0 - 10),
+            ..strong.clone()
+        };
+        let (subject, payload) = (strong.subject(), Event::Rule(strong).encode());
+        apply(&state, &replica, &incoming(&subject, &payload, 1), true);
+        let replay = Event::Rule(expired).encode();
+        apply(&state, &replica, &incoming(&subject, &replay, 2), true);
+        let token = veto_proto::TokenFacts {
+            sub: Some("alice"),
+            iat: Some(UnixSeconds(now.0 - 5)),
+            ..veto_proto::TokenFacts::default()
+        };
+        assert_eq!(
+            replica.lookup(&token),
+            Some(RuleKind::Sub),
+            "an expired copy must not erase the rule"
+        );
+        assert_eq!(state.replayed_events.load(Ordering::Relaxed), 1);
+    }
+}

@@ -65,3 +65,46 @@ async fn check_exits_1_for_a_revoked_token_and_0_for_another() {
         defaulted.stdout
     );
 }
+
+#[tokio::test]
+async fn check_with_the_daemons_keys_decides_as_a_signed_service_does() {
+    let key = veto_testkit::TestSigningKey::new("test-key");
+    let daemon = spawn_daemon_with(|settings| key.apply(settings)).await;
+    daemon.veto(&["revoke", "jti", "t-real"]).await.exits(0);
+    // Anyone on the bus (the dev config has no permissions) publishes an unsigned rule.
+    let client = within(10, "connect", daemon.nats.connect())
+        .await
+        .expect("connect");
+    let js = async_nats::jetstream::new(client);
+    let forged = veto_proto::Event::Rule(veto_proto::RevocationRule::jti(
+        "t-forged",
+        None,
+        veto_proto::UnixSeconds(now() + 600),
+    ));
+    let ack = within(
+        10,
+        "publish",
+        js.publish(forged.subject(), forged.encode().into()),
+    )
+    .await
+    .expect("sent");
+    within(10, "ack", std::future::IntoFuture::into_future(ack))
+        .await
+        .expect("stored");
+
+    let mut signed = daemon.env();
+    signed.push(("VETO_VERIFY_KEYS", key.verify_keys_line()));
+    veto_with(&signed, &["check", "--jti", "t-forged"], None)
+        .await
+        .exits(0);
+    veto_with(&signed, &["check", "--jti", "t-real"], None)
+        .await
+        .exits(1);
+    let unsigned = daemon.veto(&["check", "--jti", "t-forged"]).await;
+    unsigned.exits(1);
+    assert!(
+        unsigned.stdout.contains("signatures not checked"),
+        "{}",
+        unsigned.stdout
+    );
+}

@@ -12,12 +12,13 @@ pub const ISSUER: &str = "https://idp.test";
 
 /// Every variable the CLI reads, cleared before each run so the caller's shell cannot
 /// change what a test sees.
-const VETO_VARIABLES: [&str; 5] = [
+const VETO_VARIABLES: [&str; 6] = [
     "VETO_URL",
     "VETO_API_KEY",
     "VETO_TOKEN",
     "VETO_NATS_URL",
     "VETO_STREAM",
+    "VETO_VERIFY_KEYS",
 ];
 
 pub fn now() -> i64 {
@@ -33,10 +34,17 @@ pub struct TestDaemonAndNats {
 }
 
 pub async fn spawn_daemon() -> TestDaemonAndNats {
+    spawn_daemon_with(|_| {}).await
+}
+
+/// A daemon with its settings adjusted by `adjust`.
+pub async fn spawn_daemon_with(adjust: impl FnOnce(&mut veto_daemon::config::Settings)) -> TestDaemonAndNats {
     let nats = within(30, "nats-server start", NatsServer::start())
         .await
         .expect("nats-server starts (run scripts/install-nats or set NATS_SERVER_BIN)");
-    let daemon = TestDaemon::start(&nats.url()).await;
+    let mut settings = veto_testkit::daemon::test_settings(&nats.url());
+    adjust(&mut settings);
+    let daemon = TestDaemon::start_with(settings).await;
     TestDaemonAndNats {
         url: daemon.url.clone(),
         _daemon: daemon,

@@ -1,6 +1,7 @@
 //! veto-client against a real nats-server: one test binary, a module per concern.
 
 mod agreement;
+mod history;
 mod jwks;
 mod layer;
 mod model;

@@ -395,3 +395,49 @@ async fn a_lift_of_a_version_the_caller_did_not_see_answers_409() {
         .await;
     assert_eq!(malformed.status(), 400);
 }
+
+#[tokio::test]
+async fn an_api_key_removed_from_the_settings_is_refused_after_sighup() {
+    use nix::sys::signal::{Signal, kill};
+    use nix::unistd::Pid;
+
+    let nats = within(30, "nats", veto_testkit::NatsServer::start())
+        .await
+        .expect("nats-server");
+    let dir = tempfile::tempdir().expect("a temporary directory");
+    let config = dir.path().join("vetod.toml");
+    let entry = |name: &str, key: &str| {
+        format!(
+            "[[auth.api_keys]]\nname = \"{name}\"\nsha256 = \"{}\"\npermissions = [\"revoke\"]\n",
+            veto_daemon::auth::hash_api_key(key)
+        )
+    };
+    let stolen = "veto_stolen_key";
+    std::fs::write(&config, entry("ops", stolen) + &entry("ci", "veto_ci_key")).expect("config");
+    let mut daemon = veto_testkit::DaemonProcess::start_with_env(
+        &nats.url(),
+        &[("VETO_CONFIG", config.to_str().expect("utf-8 path"))],
+    )
+    .await;
+    let as_key = |key: &str| veto_api::AdminClient::at(&daemon.url(), Some(key)).expect("client");
+    let probe = |name: &str| RevokeRequest::new(RuleKind::Jti, Some(name));
+    as_key(stolen).revoke(&probe("one")).await.expect("the key works");
+
+    // The key leaked: removed from the file, and the daemon told.
+    std::fs::write(&config, entry("ci", "veto_ci_key")).expect("config");
+    let pid = daemon.pid().expect("running");
+    kill(Pid::from_raw(pid as i32), Signal::SIGHUP).expect("SIGHUP");
+    eventually(10, "the removed key is refused", || async {
+        as_key(stolen)
+            .revoke(&probe("two"))
+            .await
+            .is_err_and(|error| error.status() == Some(401))
+    })
+    .await;
+    as_key("veto_ci_key")
+        .revoke(&probe("three"))
+        .await
+        .expect("the other key still works");
+    assert!(daemon.pid().is_some(), "no restart");
+    daemon.kill();
+}
