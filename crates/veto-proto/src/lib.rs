@@ -27,6 +27,7 @@
 //! - [`validate`]: shape and time checks.
 //! - [`wire`]: the versioned encoding of events.
 //! - [`signature`]: what an event signature covers; verifying one.
+//! - [`snapshot`]: the whole list, compact and signed once, with its binary format.
 //!
 //! # Example
 //!
@@ -62,6 +63,7 @@ pub mod kind;
 pub mod policy;
 pub mod rule;
 pub mod signature;
+pub mod snapshot;
 pub mod subject;
 pub mod time;
 pub mod validate;
@@ -76,6 +78,7 @@ pub use rule::{Lift, RevocationRule, Tick, TokenFacts};
 pub use signature::{
     KEY_ID_HEADER, SIGNATURE_HEADER, SignatureRejection, SigningKeyError, VerificationKeys, signing_input,
 };
+pub use snapshot::{Snapshot, SnapshotError};
 pub use subject::{RULE_SUBJECT_PREFIX, STREAM_SUBJECTS, TICK_SUBJECT};
 pub use time::UnixSeconds;
 pub use wire::{DecodeError, Event, KeyedEvent, WIRE_VERSION};

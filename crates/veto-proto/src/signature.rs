@@ -171,6 +171,14 @@ impl VerificationKeys {
             .map_err(|_| SignatureRejection::Forged)
     }
 
+    /// Verifies a raw 64-byte signature over `input` made with the key `key_id`.
+    pub fn verify_raw(&self, input: &[u8], key_id: &str, signature: &[u8]) -> Result<(), SignatureRejection> {
+        let public_key = self.keys.get(key_id).ok_or(SignatureRejection::UnknownKey)?;
+        UnparsedPublicKey::new(&ED25519, public_key)
+            .verify(input, signature)
+            .map_err(|_| SignatureRejection::Forged)
+    }
+
     /// Verifies an event: the values of its [`KEY_ID_HEADER`] and [`SIGNATURE_HEADER`]
     /// (either absent: unsigned) over [`signing_input`] of its subject and payload.
     pub fn verify(
