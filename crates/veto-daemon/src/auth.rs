@@ -74,6 +74,12 @@ impl Authenticator {
         Authenticator { api_keys, jwt }
     }
 
+    /// The admin JWT validator, if admin JWTs are configured (the console's token
+    /// inspector verifies pasted tokens with it too).
+    pub fn jwt_validator(&self) -> Option<&Validator> {
+        self.jwt.as_ref().map(|jwt| &jwt.validator)
+    }
+
     /// The principal of a request's `Authorization: Bearer <key or JWT>`.
     pub async fn authenticate(&self, headers: &HeaderMap) -> Result<Principal, ApiError> {
         let credential = match bearer::from_headers(headers) {

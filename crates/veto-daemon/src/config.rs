@@ -44,6 +44,8 @@ pub struct Settings {
     pub oauth: Option<JwtSection>,
     /// Event signing.
     pub signing: SigningSection,
+    /// The admin console under `/ui`.
+    pub ui: crate::ui::UiSettings,
 }
 
 impl Default for Settings {
@@ -59,6 +61,7 @@ impl Default for Settings {
             auth: AuthSection::default(),
             oauth: None,
             signing: SigningSection::default(),
+            ui: crate::ui::UiSettings::default(),
         }
     }
 }
@@ -355,6 +358,7 @@ impl Settings {
             self.signing.key_id.is_some() == self.signing.seed_file.is_some(),
             "signing.key_id and signing.seed_file go together"
         );
+        self.ui.validate()?;
         Ok(())
     }
 }

@@ -101,7 +101,7 @@ pub fn publish_error(error: PublishError) -> ApiError {
 }
 
 /// Validates, publishes and audits one revocation.
-async fn revoke_one(
+pub(crate) async fn revoke_one(
     state: &AppState,
     principal: &Principal,
     request: Value,
@@ -224,7 +224,7 @@ fn key_of(kind: &str, value: Option<String>) -> Result<(RuleKind, Option<String>
     }
 }
 
-async fn lift_key(
+pub(crate) async fn lift_key(
     state: &AppState,
     principal: &Principal,
     kind: &str,
