@@ -62,6 +62,9 @@
     var empty = document.getElementById("no-events");
     var status = document.getElementById("status");
     var source = new EventSource("/ui/events");
+    source.addEventListener("open", function () {
+      list.dataset.connected = "true";
+    });
     source.addEventListener("change", function (event) {
       var change = JSON.parse(event.data);
       var item = document.createElement("li");
