@@ -532,6 +532,7 @@ mod tests {
         assert_eq!(settings.stream.replicas, 3);
         assert!(settings.signing.key_id.is_some());
         assert!(settings.auth.jwt.is_some() && settings.oauth.is_some());
+        assert_eq!(settings.ui.secure_cookie, crate::ui::SecureCookie::Always);
     }
 
     #[test]
