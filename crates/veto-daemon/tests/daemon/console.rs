@@ -537,6 +537,125 @@ async fn every_console_response_carries_a_strict_policy_and_cookies_are_strict()
     assert!(missing.headers()["content-security-policy"].to_str().is_ok());
 }
 
+/// Signs in over plain HTTP (no browser) with `credential`: the session cookie
+/// (`name=value`) and the session's CSRF token.
+async fn sign_in_over_http(app: &TestApp, http: &reqwest::Client, credential: &str) -> (String, String) {
+    let form = within(10, "sign-in page", http.get(app.url("/ui/login")).send())
+        .await
+        .expect("response");
+    let signin_cookie = form.headers()[SET_COOKIE]
+        .to_str()
+        .expect("ascii")
+        .split(';')
+        .next()
+        .expect("cookie")
+        .to_owned();
+    let csrf = csrf_in(&form.text().await.expect("body"));
+    let signed_in = within(
+        10,
+        "sign in",
+        http.post(app.url("/ui/login"))
+            .header(COOKIE, &signin_cookie)
+            .form(&[("csrf", csrf.as_str()), ("credential", credential)])
+            .send(),
+    )
+    .await
+    .expect("response");
+    assert_eq!(signed_in.status(), StatusCode::SEE_OTHER, "signed in");
+    let session = signed_in
+        .headers()
+        .get_all(SET_COOKIE)
+        .iter()
+        .filter_map(|value| value.to_str().ok())
+        .find(|value| value.starts_with("veto_session="))
+        .expect("a session cookie")
+        .split(';')
+        .next()
+        .expect("cookie")
+        .to_owned();
+    let overview = within(
+        10,
+        "overview",
+        http.get(app.url("/ui")).header(COOKIE, &session).send(),
+    )
+    .await
+    .expect("response");
+    assert_eq!(overview.status(), StatusCode::OK);
+    let csrf = csrf_in(&overview.text().await.expect("body"));
+    (session, csrf)
+}
+
+#[tokio::test]
+async fn an_admin_jwt_session_ends_when_the_admins_token_is_revoked() {
+    let app = spawn_app().await;
+    let http = no_redirects();
+    let mut claims = app.issuer.claims(ADMIN_AUDIENCE, Duration::from_secs(300));
+    claims["roles"] = json!(["veto:read"]);
+    claims["iat"] = json!(UnixSeconds::now().0 - 10);
+    let token = app.issuer.mint(&claims);
+    let (session, _) = sign_in_over_http(&app, &http, &token).await;
+    let jti = claims["jti"].as_str().expect("jti").to_owned();
+    assert_eq!(
+        app.revoke(&json!({"kind": "jti", "value": jti, "iss": ISSUER}))
+            .await
+            .status(),
+        StatusCode::CREATED
+    );
+    within(15, "the session ends", async {
+        loop {
+            let page = http
+                .get(app.url("/ui"))
+                .header(COOKIE, &session)
+                .send()
+                .await
+                .expect("response");
+            if page.status() == StatusCode::SEE_OTHER {
+                assert_eq!(page.headers()["location"], "/ui/login");
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn an_open_event_stream_does_not_hold_shutdown() {
+    let app = spawn_app_with(|settings| settings.api.shutdown_grace = Duration::from_secs(30)).await;
+    let http = no_redirects();
+    let (session, _) = sign_in_over_http(&app, &http, ADMIN_KEY).await;
+    let mut stream = within(
+        10,
+        "event stream",
+        http.get(app.url("/ui/events")).header(COOKIE, &session).send(),
+    )
+    .await
+    .expect("response");
+    assert_eq!(stream.headers()["content-type"], "text/event-stream");
+    let first = within(10, "first event", stream.chunk())
+        .await
+        .expect("a chunk")
+        .expect("not the end");
+    assert!(
+        String::from_utf8_lossy(&first).contains("event: status"),
+        "{first:?}"
+    );
+    let started = std::time::Instant::now();
+    let TestApp { daemon, .. } = app;
+    daemon.stop().await;
+    assert!(
+        started.elapsed() < Duration::from_secs(10),
+        "shutdown waited {:?} for an open page",
+        started.elapsed()
+    );
+    // The stream ended (rather than hanging) once the daemon closed it.
+    let rest = within(10, "the stream ends", async {
+        while let Ok(Some(_)) = stream.chunk().await {}
+    })
+    .await;
+    let () = rest;
+}
+
 #[tokio::test]
 async fn the_console_can_be_turned_off() {
     let app = spawn_app_with(|settings| settings.ui.enabled = false).await;
