@@ -157,7 +157,10 @@ pub async fn page(
         } @else {
             div.table-wrap {
                 table #rules-table {
-                    caption { (page.rules.len()) " live rules" @if after.is_some() { " (a later page)" } }
+                    caption {
+                        (page.rules.len()) " live rule" @if page.rules.len() != 1 { "s" }
+                        @if after.is_some() { " (a later page)" }
+                    }
                     thead {
                         tr {
                             th scope="col" { "Kind" }

@@ -657,6 +657,76 @@ async fn an_open_event_stream_does_not_hold_shutdown() {
 }
 
 #[tokio::test]
+async fn the_rules_page_pages_and_filters_by_kind_and_issuer() {
+    let app = spawn_app().await;
+    let revocations: Vec<serde_json::Value> = (0..70)
+        .map(|n| {
+            let iss = if n % 7 == 0 { "https://other.test" } else { ISSUER };
+            json!({"kind": if n < 60 { "jti" } else { "sid" }, "value": format!("page-{n}"), "iss": iss})
+        })
+        .collect();
+    let batch = app
+        .send(
+            app.request(reqwest::Method::POST, "/v1/revocations/batch", Some(ADMIN_KEY))
+                .json(&json!({ "revocations": revocations })),
+        )
+        .await;
+    assert_eq!(batch.status(), StatusCode::OK);
+    let http = no_redirects();
+    let (session, _) = sign_in_over_http(&app, &http, ADMIN_KEY).await;
+    let page = |path: String| {
+        let (http, session) = (&http, &session);
+        let url = app.url(&path);
+        async move {
+            let response = within(10, "rules page", http.get(url).header(COOKIE, session).send())
+                .await
+                .expect("response");
+            assert_eq!(response.status(), StatusCode::OK, "{path}");
+            response.text().await.expect("body")
+        }
+    };
+    let next_link = |html: &str| {
+        html.split(r#"id="rules-next" href=""#)
+            .nth(1)
+            .map(|rest| rest.split('"').next().expect("href").replace("&amp;", "&"))
+    };
+    within(15, "every rule is listed", async {
+        while !page("/ui/rules?kind=sid".to_owned())
+            .await
+            .contains("10 live rules")
+        {
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    })
+    .await;
+
+    let first = page("/ui/rules?kind=jti".to_owned()).await;
+    assert!(first.contains("50 live rules"), "a page holds 50");
+    let second = page(next_link(&first).expect("a next page")).await;
+    assert!(second.contains("10 live rules (a later page)"));
+    assert!(next_link(&second).is_none(), "no third page");
+    assert!(
+        second.contains("<td>jti</td>") && !second.contains("<td>sid</td>"),
+        "only jti rules"
+    );
+
+    // Scoped to the other issuer: every seventh of the seventy.
+    let other = page("/ui/rules?iss=https%3A%2F%2Fother.test".to_owned()).await;
+    assert!(other.contains("10 live rules"), "page-0, page-7, … page-63");
+    assert!(!other.contains("page-1<"));
+    let bad = within(
+        10,
+        "bad cursor",
+        http.get(app.url("/ui/rules?cursor=nope"))
+            .header(COOKIE, &session)
+            .send(),
+    )
+    .await
+    .expect("response");
+    assert_eq!(bad.status(), StatusCode::BAD_REQUEST);
+}
+
+#[tokio::test]
 async fn the_console_can_be_turned_off() {
     let app = spawn_app_with(|settings| settings.ui.enabled = false).await;
     for path in ["/ui", "/ui/login", "/ui/static/console.js"] {
