@@ -1,7 +1,7 @@
 //! Find and act: look a key up (kind, value, optional issuer), revoke, lift.
 //!
-//! Writes go through the API's own path ([`revocations::revoke_one`],
-//! [`revocations::lift_key`]): the same validation, the same durable compare-and-set
+//! Writes go through the API's own path (`revocations::revoke_one`,
+//! `revocations::lift_key`): the same validation, the same durable compare-and-set
 //! publish, the same audit line, the same rate limit. The console adds what a person
 //! at a form needs: revoking `all` takes the typed phrase `revoke all`, and a lift
 //! takes a reason and a ticked box that names exactly what is lifted (with
