@@ -106,6 +106,12 @@ impl Authenticator {
         *self.api_keys.write().unwrap_or_else(|poison| poison.into_inner()) = keys;
     }
 
+    /// The admin JWT validator, if admin JWTs are configured (the console's token
+    /// inspector verifies pasted tokens with it too).
+    pub fn jwt_validator(&self) -> Option<&Validator> {
+        self.jwt.as_ref().map(|jwt| &jwt.validator)
+    }
+
     /// The principal of a request's `Authorization: Bearer <key or JWT>`.
     pub async fn authenticate(&self, headers: &HeaderMap) -> Result<Principal, ApiError> {
         let credential = match bearer::from_headers(headers) {

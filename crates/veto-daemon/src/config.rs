@@ -47,6 +47,8 @@ pub struct Settings {
     pub oauth: Option<JwtSection>,
     /// Event signing.
     pub signing: SigningSection,
+    /// The admin console under `/ui`.
+    pub ui: crate::ui::UiSettings,
 }
 
 impl Default for Settings {
@@ -62,6 +64,7 @@ impl Default for Settings {
             auth: AuthSection::default(),
             oauth: None,
             signing: SigningSection::default(),
+            ui: crate::ui::UiSettings::default(),
         }
     }
 }
@@ -358,6 +361,7 @@ impl Settings {
             self.signing.key_id.is_some() == self.signing.seed_file.is_some(),
             "signing.key_id and signing.seed_file go together"
         );
+        self.ui.validate()?;
         Ok(())
     }
 }
@@ -531,6 +535,7 @@ mod tests {
         assert_eq!(settings.stream.replicas, 3);
         assert!(settings.signing.key_id.is_some());
         assert!(settings.auth.jwt.is_some() && settings.oauth.is_some());
+        assert_eq!(settings.ui.secure_cookie, crate::ui::SecureCookie::Always);
     }
 
     #[test]

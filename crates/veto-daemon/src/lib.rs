@@ -24,6 +24,8 @@
 //!   one error type (codes from `veto-api`).
 //! - [`auth`]: API keys and admin JWTs; [`ratelimit`]: per-principal limits.
 //! - [`ticker`]: freshness ticks. [`metrics`]: Prometheus. [`state`]: shared state.
+//! - [`ui`]: the admin console under `/ui` (HTML, sessions, live events);
+//!   [`fanout`]: several observers of the replica as one.
 //!
 //! # Example
 //!
@@ -50,6 +52,7 @@ pub mod api;
 pub mod auth;
 pub mod config;
 pub mod error;
+pub mod fanout;
 pub mod index;
 pub mod metrics;
 pub mod nats;
@@ -60,6 +63,7 @@ pub mod repair;
 pub mod signer;
 pub mod state;
 pub mod ticker;
+pub mod ui;
 
 use std::future::Future;
 use std::net::SocketAddr;
@@ -110,9 +114,18 @@ impl Application {
 
         let signer = signer(&settings)?;
         let index = Arc::new(RuleIndex::new());
+        let console = ui::Console::new(&settings.ui);
+        let observer: Arc<dyn veto_client::Observer> = if settings.ui.enabled {
+            Arc::new(fanout::Fanout::new(vec![
+                Arc::clone(&index) as Arc<dyn veto_client::Observer>,
+                Arc::clone(&console.feed) as Arc<dyn veto_client::Observer>,
+            ]))
+        } else {
+            Arc::clone(&index) as Arc<dyn veto_client::Observer>
+        };
         let mut list_config = ListConfig::default()
             .stream_name(&settings.stream.name)
-            .observed_by(Arc::clone(&index) as Arc<dyn veto_client::Observer>);
+            .observed_by(observer);
         if let Some(signer) = &signer {
             // The daemon's own replica trusts what it signs, and the keys it is told to
             // (other daemons, or the other key of a rotation).
@@ -165,6 +178,7 @@ impl Application {
             client,
             ticks,
             oauth_validator,
+            console,
         });
         Ok(Application {
             listener,
@@ -199,9 +213,12 @@ impl Application {
         let grace = state.settings.api.shutdown_grace;
         let client = state.client.clone();
         let (draining_tx, draining_rx) = tokio::sync::oneshot::channel::<()>();
+        let console_state = Arc::clone(&state);
         let signal = async move {
             shutdown.await;
             info!("shutting down: no new connections; finishing in-flight requests");
+            // Open console pages hold event streams that never end on their own.
+            console_state.console.close_live_streams();
             let _ = draining_tx.send(());
         };
         let server = axum::serve(listener, api::router(state)).with_graceful_shutdown(signal);

@@ -38,4 +38,6 @@ pub struct AppState {
     pub ticks: Arc<TickHealth>,
     /// Validates tokens handed to `/oauth2/revoke` (absent: the endpoint revokes nothing).
     pub oauth_validator: Option<Validator>,
+    /// The admin console's sessions and live feed.
+    pub console: crate::ui::Console,
 }

@@ -266,11 +266,19 @@ impl Snapshot {
             let words = blocks
                 .checked_mul(BLOOM_BLOCK_WORDS)
                 .ok_or(SnapshotError::Malformed("bloom size"))?;
-            reader.ensure(words.checked_mul(4).ok_or(SnapshotError::Malformed("bloom size"))?)?;
+            reader.ensure(
+                words
+                    .checked_mul(4)
+                    .ok_or(SnapshotError::Malformed("bloom size"))?,
+            )?;
             section.bloom.words = (0..words).map(|_| reader.u32()).collect::<Result<_, _>>()?;
             let count = reader.u32()? as usize;
             let entry_bytes = if index == 0 { 20 } else { 24 };
-            reader.ensure(count.checked_mul(entry_bytes).ok_or(SnapshotError::Malformed("entry count"))?)?;
+            reader.ensure(
+                count
+                    .checked_mul(entry_bytes)
+                    .ok_or(SnapshotError::Malformed("entry count"))?,
+            )?;
             section.entries.reserve(count);
             for _ in 0..count {
                 let digest = reader.digest()?;
@@ -282,7 +290,11 @@ impl Snapshot {
                     expires_at,
                 });
             }
-            if !section.entries.windows(2).all(|pair| pair[0].digest < pair[1].digest) {
+            if !section
+                .entries
+                .windows(2)
+                .all(|pair| pair[0].digest < pair[1].digest)
+            {
                 return Err(SnapshotError::Malformed("entries not sorted by digest"));
             }
         }
@@ -298,7 +310,11 @@ impl Snapshot {
             snapshot.all_scoped.push((iss, times));
         }
         let tombstones = reader.u32()? as usize;
-        reader.ensure(tombstones.checked_mul(20).ok_or(SnapshotError::Malformed("tombstone count"))?)?;
+        reader.ensure(
+            tombstones
+                .checked_mul(20)
+                .ok_or(SnapshotError::Malformed("tombstone count"))?,
+        )?;
         for _ in 0..tombstones {
             let digest = reader.digest()?;
             let expires_at = reader.u32()?;
@@ -312,7 +328,10 @@ impl Snapshot {
 
     /// How many rules it holds.
     pub fn rules(&self) -> usize {
-        self.values.iter().map(|section| section.entries.len()).sum::<usize>()
+        self.values
+            .iter()
+            .map(|section| section.entries.len())
+            .sum::<usize>()
             + usize::from(self.all_unscoped.is_some())
             + self.all_scoped.len()
     }
@@ -507,7 +526,10 @@ mod tests {
             "forged"
         );
         for cut in [0, 10, bytes.len() / 2, bytes.len() - 1] {
-            assert!(Snapshot::decode_verified(&bytes[..cut], &keys).is_err(), "cut at {cut}");
+            assert!(
+                Snapshot::decode_verified(&bytes[..cut], &keys).is_err(),
+                "cut at {cut}"
+            );
         }
         let stranger = Ed25519KeyPair::from_seed_unchecked(&[8; 32]).unwrap();
         let foreign = signed(&sample(), &stranger);
@@ -539,8 +561,14 @@ mod tests {
     fn bloom_keys_are_pinned() {
         // Part of the format: a reader must probe with the daemon's hash.
         assert_eq!(
-            format!("{:016x}", bloom_key(RuleKind::Jti, "7f1c2a9e-4b1d-4d8a-9a43-2f0d3c1e5b66")),
-            format!("{:016x}", xxh3_64_with_seed(b"7f1c2a9e-4b1d-4d8a-9a43-2f0d3c1e5b66", 0x6a74_6900))
+            format!(
+                "{:016x}",
+                bloom_key(RuleKind::Jti, "7f1c2a9e-4b1d-4d8a-9a43-2f0d3c1e5b66")
+            ),
+            format!(
+                "{:016x}",
+                xxh3_64_with_seed(b"7f1c2a9e-4b1d-4d8a-9a43-2f0d3c1e5b66", 0x6a74_6900)
+            )
         );
         assert_ne!(bloom_key(RuleKind::Sub, "x"), bloom_key(RuleKind::Sid, "x"));
     }

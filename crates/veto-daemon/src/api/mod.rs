@@ -26,6 +26,13 @@ pub fn router(state: Arc<AppState>) -> Router {
     let batch = post(revocations::revoke_batch).layer(DefaultBodyLimit::max(api.max_batch_body_bytes));
     // A request never outlives its publish timeout by much; this bounds the rest.
     let request_timeout = api.publish_timeout + Duration::from_secs(5);
+    // The console's HTML routes are not part of the JSON API (not in veto-api's ROUTES
+    // nor the OpenAPI document); turned off, `/ui` is no route at all.
+    let console = if state.settings.ui.enabled {
+        crate::ui::router()
+    } else {
+        Router::new()
+    };
     Router::new()
         .route(
             routes::REVOCATIONS,
@@ -46,6 +53,7 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route(routes::READYZ, get(health::readyz))
         .route(routes::METRICS, get(health::metrics))
         .route(routes::OPENAPI, get(openapi::serve))
+        .merge(console)
         .fallback(|| async { ApiError::new(ErrorCode::NoSuchRoute, "no such route") })
         .method_not_allowed_fallback(|| async {
             ApiError::new(

@@ -122,7 +122,7 @@ fn if_match(headers: &HeaderMap) -> Result<Option<u64>, ApiError> {
 }
 
 /// Validates, publishes and audits one revocation.
-async fn revoke_one(
+pub(crate) async fn revoke_one(
     state: &AppState,
     principal: &Principal,
     request: Value,
@@ -245,7 +245,7 @@ fn key_of(kind: &str, value: Option<String>) -> Result<(RuleKind, Option<String>
     }
 }
 
-async fn lift_key(
+pub(crate) async fn lift_key(
     state: &AppState,
     principal: &Principal,
     kind: &str,

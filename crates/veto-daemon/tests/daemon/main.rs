@@ -3,6 +3,8 @@
 mod api;
 mod auth;
 mod bad_input;
+mod browser;
+mod console;
 mod oauth;
 mod openapi;
 mod outage;
