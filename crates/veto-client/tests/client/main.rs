@@ -4,6 +4,7 @@ mod agreement;
 mod jwks;
 mod layer;
 mod model;
+mod options;
 mod outages;
 mod signing;
 mod support;
