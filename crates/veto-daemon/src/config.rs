@@ -15,6 +15,7 @@ use secrecy::SecretString;
 use serde::Deserialize;
 use veto_proto::{StreamSettings, TokenPolicy};
 
+use crate::idp::settings::IdpSection;
 use crate::permission::{ApiKeyEntry, Permission};
 
 /// A value that is never printed.
@@ -44,6 +45,8 @@ pub struct Settings {
     pub oauth: Option<JwtSection>,
     /// Event signing.
     pub signing: SigningSection,
+    /// Identity providers that feed veto: OIDC back-channel logout, Shared Signals.
+    pub idp: IdpSection,
 }
 
 impl Default for Settings {
@@ -59,6 +62,7 @@ impl Default for Settings {
             auth: AuthSection::default(),
             oauth: None,
             signing: SigningSection::default(),
+            idp: IdpSection::default(),
         }
     }
 }
@@ -355,6 +359,7 @@ impl Settings {
             self.signing.key_id.is_some() == self.signing.seed_file.is_some(),
             "signing.key_id and signing.seed_file go together"
         );
+        self.idp.validate()?;
         Ok(())
     }
 }

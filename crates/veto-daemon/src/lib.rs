@@ -22,6 +22,7 @@
 //! - [`api`]: routes, handlers, extractors and the OpenAPI document; [`error`]: the
 //!   one error type (codes from `veto-api`).
 //! - [`auth`]: API keys and admin JWTs; [`ratelimit`]: per-principal limits.
+//! - [`idp`]: identity providers feed veto (OIDC back-channel logout, Shared Signals).
 //! - [`ticker`]: freshness ticks. [`metrics`]: Prometheus. [`state`]: shared state.
 //!
 //! # Example
@@ -49,6 +50,7 @@ pub mod api;
 pub mod auth;
 pub mod config;
 pub mod error;
+pub mod idp;
 pub mod index;
 pub mod metrics;
 pub mod nats;
@@ -74,6 +76,7 @@ use veto_proto::{StreamSettings, VerificationKeys};
 
 use crate::auth::{AdminJwt, Authenticator, Permission};
 use crate::config::{JwtSection, Settings};
+use crate::idp::IdentityProviders;
 use crate::index::RuleIndex;
 use crate::publisher::Publisher;
 use crate::ratelimit::RateLimiter;
@@ -122,6 +125,7 @@ impl Application {
         let list = RevocationList::start(client.clone(), list_config)?;
         let authenticator = Authenticator::new(&settings.auth.api_keys, admin_jwt(&settings)?);
         let oauth_validator = settings.oauth.as_ref().map(validator).transpose()?;
+        let idp = IdentityProviders::build(&settings.idp)?;
         let publisher = Publisher::new(
             client.clone(),
             js.clone(),
@@ -160,6 +164,7 @@ impl Application {
             client,
             ticks,
             oauth_validator,
+            idp,
         });
         Ok(Application {
             listener,

@@ -8,6 +8,7 @@ use veto_proto::TokenPolicy;
 
 use crate::auth::Authenticator;
 use crate::config::Settings;
+use crate::idp::IdentityProviders;
 use crate::index::RuleIndex;
 use crate::publisher::Publisher;
 use crate::ratelimit::RateLimiter;
@@ -38,4 +39,6 @@ pub struct AppState {
     pub ticks: Arc<TickHealth>,
     /// Validates tokens handed to `/oauth2/revoke` (absent: the endpoint revokes nothing).
     pub oauth_validator: Option<Validator>,
+    /// The identity providers whose logout tokens and SETs are accepted.
+    pub idp: IdentityProviders,
 }
