@@ -260,3 +260,116 @@ impl IdpSection {
         Ok(())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::path::Path;
+
+    use super::*;
+    use crate::config::Settings;
+
+    /// The ```toml blocks of the README's "Identity providers" section.
+    fn readme_examples() -> Vec<String> {
+        let readme = std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("../../README.md"))
+            .expect("the README");
+        let section = readme
+            .split("\n## ")
+            .find(|section| section.starts_with("Identity providers"))
+            .expect("an Identity providers section");
+        section
+            .split("```toml\n")
+            .skip(1)
+            .map(|block| block.split("```").next().unwrap_or_default().to_owned())
+            .collect()
+    }
+
+    #[test]
+    fn the_readme_examples_are_valid_settings() {
+        let examples = readme_examples();
+        assert_eq!(examples.len(), 2, "the Keycloak and the SSF examples");
+        let settings: Settings = toml::from_str(&examples.concat()).expect("the README's TOML parses");
+        settings.validate().expect("and is valid");
+        let keycloak = &settings.idp.oidc["keycloak"];
+        assert_eq!(keycloak.algorithms, vec!["RS256".to_owned()]);
+        assert_eq!(keycloak.client_ids.len(), 2);
+        let transmitter = &settings.idp.ssf["acme-ssf"];
+        assert_eq!(transmitter.email_claim.as_deref(), Some("sub"));
+        assert_eq!(transmitter.leeway, Duration::from_secs(30));
+    }
+
+    fn with(change: impl FnOnce(&mut IdpSection)) -> anyhow::Result<()> {
+        let mut section: IdpSection = toml::from_str(&readme_examples().concat())
+            .map(|settings: Settings| settings.idp)
+            .expect("the README's TOML");
+        change(&mut section);
+        section.validate()
+    }
+
+    #[test]
+    fn mistakes_are_refused_at_start() {
+        assert!(with(|_| {}).is_ok());
+        let refused: Vec<(&str, Box<dyn FnOnce(&mut IdpSection)>)> = vec![
+            (
+                "a path under /v1",
+                Box::new(|idp| idp.backchannel_logout_path = "/v1/logout".into()),
+            ),
+            (
+                "a taken path",
+                Box::new(|idp| idp.ssf_events_path = routes::METRICS.into()),
+            ),
+            (
+                "a path with a parameter",
+                Box::new(|idp| idp.ssf_events_path = "/ssf/{id}".into()),
+            ),
+            (
+                "the same path twice",
+                Box::new(|idp| idp.ssf_events_path = idp.backchannel_logout_path.clone()),
+            ),
+            (
+                "no client id",
+                Box::new(|idp| idp.oidc.values_mut().for_each(|p| p.client_ids.clear())),
+            ),
+            (
+                "an issuer too long for the principal",
+                Box::new(|idp| idp.oidc.values_mut().for_each(|p| p.issuer = "x".repeat(250))),
+            ),
+            (
+                "a duplicated issuer",
+                Box::new(|idp| {
+                    let copy = idp.oidc["keycloak"].clone();
+                    idp.oidc.insert("again".into(), copy);
+                }),
+            ),
+            (
+                "a name with a dot",
+                Box::new(|idp| {
+                    let provider = idp.oidc.remove("keycloak").expect("keycloak");
+                    idp.oidc.insert("key.cloak".into(), provider);
+                }),
+            ),
+            (
+                "an authorization that is no SHA-256",
+                Box::new(|idp| {
+                    idp.ssf
+                        .values_mut()
+                        .for_each(|t| t.authorization_sha256 = Some("secret".into()))
+                }),
+            ),
+            (
+                "an email claim other than sub",
+                Box::new(|idp| {
+                    idp.ssf
+                        .values_mut()
+                        .for_each(|t| t.email_claim = Some("email".into()))
+                }),
+            ),
+            (
+                "no audience",
+                Box::new(|idp| idp.ssf.values_mut().for_each(|t| t.audience.clear())),
+            ),
+        ];
+        for (mistake, change) in refused {
+            assert!(with(change).is_err(), "{mistake}");
+        }
+    }
+}

@@ -13,6 +13,7 @@ use veto_daemon::auth::hash_api_key;
 use veto_daemon::idp::settings::{OidcProviderSection, SsfTransmitterSection};
 use veto_proto::{Event, KeyDigest, RevocationRule, RuleKind, TokenFacts, UnixSeconds};
 use veto_testkit::idp::{self, IdentityProvider};
+use veto_testkit::{DaemonProcess, NatsServer};
 
 use crate::support::*;
 
@@ -716,4 +717,53 @@ async fn every_invalid_set_push_is_400_with_its_rfc_8935_code_and_publishes_noth
     assert_eq!(err, "invalid_request");
     assert!(description.contains("already received"), "{description}");
     assert_eq!(idps.app.rule_subjects().await.len(), 1);
+}
+
+#[tokio::test]
+async fn the_real_vetod_takes_a_provider_from_the_environment() {
+    let nats = within(30, "nats", NatsServer::start())
+        .await
+        .expect("nats-server starts");
+    let op = within(5, "op", IdentityProvider::start(OP))
+        .await
+        .expect("the OpenID provider");
+    let jwks_url = op.jwks.url();
+    // As the README writes them: a section per provider, lists as [a, b].
+    let daemon = DaemonProcess::start_with_env(
+        &nats.url(),
+        &[
+            ("VETO_IDP__OIDC__KEYCLOAK__ISSUER", OP),
+            ("VETO_IDP__OIDC__KEYCLOAK__JWKS_URL", &jwks_url),
+            (
+                "VETO_IDP__OIDC__KEYCLOAK__CLIENT_IDS",
+                "[orders-api, billing-api]",
+            ),
+            ("VETO_IDP__OIDC__KEYCLOAK__ALGORITHMS", "[ES256]"),
+            ("VETO_IDP__BACKCHANNEL_LOGOUT_PATH", "/logout/backchannel"),
+        ],
+    )
+    .await;
+    let http = reqwest::Client::new();
+    let post = |path: &str, token: String| {
+        let request = http
+            .post(format!("{}{path}", daemon.url()))
+            .form(&[("logout_token", token)]);
+        async move { within(10, "POST", request.send()).await.expect("an answer") }
+    };
+    let response = post(
+        "/logout/backchannel",
+        op.logout_token("billing-api", Some("248289761001"), Some("session-env")),
+    )
+    .await;
+    assert_eq!(response.status(), 200, "{:?}", response.text().await);
+    let response = post(
+        "/oidc/backchannel-logout",
+        op.logout_token("billing-api", Some("248289761001"), Some("session-env")),
+    )
+    .await;
+    assert_eq!(
+        response.status(),
+        404,
+        "the receiver moved to the configured path"
+    );
 }
