@@ -305,10 +305,13 @@ mod tests {
         section.validate()
     }
 
+    /// A mistake, and how to make it.
+    type Mistake = (&'static str, Box<dyn FnOnce(&mut IdpSection)>);
+
     #[test]
     fn mistakes_are_refused_at_start() {
         assert!(with(|_| {}).is_ok());
-        let refused: Vec<(&str, Box<dyn FnOnce(&mut IdpSection)>)> = vec![
+        let refused: Vec<Mistake> = vec![
             (
                 "a path under /v1",
                 Box::new(|idp| idp.backchannel_logout_path = "/v1/logout".into()),
