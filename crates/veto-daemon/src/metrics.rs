@@ -32,7 +32,7 @@ pub mod names {
     pub const IDP_EVENTS_TOTAL: &str = "veto_idp_events_total";
     /// Counter: identity-provider tokens refused or not stored, by `receiver` and
     /// `reason` (`unknown_issuer`, `bad_signature`, `replayed`, `nonce_present`, …,
-    /// `keys_unavailable`, `not_stored`).
+    /// `keys_unavailable`, `not_stored`, `in_flight`).
     pub const IDP_REFUSED_TOTAL: &str = "veto_idp_refused_total";
     /// Counter: token ids dropped from a full replay cache before their expiry.
     pub const IDP_REPLAY_EVICTIONS_TOTAL: &str = "veto_idp_replay_evictions_total";

@@ -148,6 +148,7 @@ fn form_refusal(rejection: &FormRejection) -> Refusal {
 fn unavailable(error: IdpError) -> ApiError {
     match error {
         IdpError::Store(error) => publish_error(error),
+        IdpError::InFlight => ApiError::contention(),
         IdpError::KeysUnavailable => ApiError::new(
             ErrorCode::KeysUnavailable,
             "the identity provider's signing keys could not be fetched yet; retry",

@@ -4,8 +4,8 @@
 //! otherwise stay valid until their `exp`). No service changes a line.
 //!
 //! Two receivers, both public routes authenticated by the token they carry, which is
-//! validated by the same [`Validator`] and JWKS key source as every other token (one
-//! per configured provider, built at start):
+//! validated by the same [`veto_client::jwt::Validator`] and JWKS key source as every
+//! other token (one per configured provider, built at start):
 //!
 //! - OpenID Connect Back-Channel Logout 1.0 ([`backchannel`]): a logout token with a
 //!   `sid` becomes a `sid` rule, one with only a `sub` a `sub` rule.
@@ -112,6 +112,9 @@ pub enum IdpError {
     /// The rule was not stored (NATS): 503 (or 409), the provider retries.
     #[error("the revocation was not stored: {0}")]
     Store(#[from] PublishError),
+    /// The same token is being processed by another request: 409, retry.
+    #[error("the same token is being processed; retry")]
+    InFlight,
 }
 
 /// What one event of a verified token asks for.
@@ -260,7 +263,10 @@ impl IdentityProviders {
         let reservation = self
             .replay
             .reserve(&accepted.issuer, &accepted.jti, accepted.remember_until, now)
-            .map_err(|Replayed| invalid("replayed", Replayed.to_string()))?;
+            .map_err(|replayed| match replayed {
+                Replayed::Before => IdpError::Refused(invalid("replayed", replayed.to_string())),
+                Replayed::InFlight => IdpError::InFlight,
+            })?;
         let mut applied = Vec::with_capacity(accepted.effects.len());
         for effect in &accepted.effects {
             let result = match &effect.action {
@@ -339,6 +345,7 @@ pub fn record_failure(receiver: Receiver, error: &IdpError) {
         IdpError::Refused(refusal) => refusal.reason,
         IdpError::KeysUnavailable => "keys_unavailable",
         IdpError::Store(_) => "not_stored",
+        IdpError::InFlight => "in_flight",
     };
     metrics::counter!(names::IDP_REFUSED_TOTAL, "receiver" => receiver.as_str(), "reason" => reason)
         .increment(1);

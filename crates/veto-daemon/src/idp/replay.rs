@@ -6,7 +6,9 @@
 //!
 //! A token id is *reserved* before its rules are written and *committed* once they are
 //! stored; a failed write (NATS down: 503) releases it, so the identity provider's retry
-//! of the very same token is accepted. The cache is bounded: when it is full, expired
+//! of the very same token is accepted. The same token arriving while its first delivery
+//! is still being written is not a replay: it is told to retry (its first delivery may
+//! yet fail). The cache is bounded: when it is full, expired
 //! entries go first, then the one that expires soonest (the least protection lost),
 //! and that is counted.
 //!
@@ -25,15 +27,16 @@ type TokenKey = (String, String);
 
 #[derive(Debug, Default)]
 struct Entries {
-    /// Token → until when it is remembered.
-    until: HashMap<TokenKey, UnixSeconds>,
+    /// Token → until when it is remembered, and whether it was acted on (else its
+    /// first delivery is in flight).
+    until: HashMap<TokenKey, (UnixSeconds, bool)>,
     /// The same entries ordered by expiry, to drop the oldest first.
     by_expiry: BTreeSet<(UnixSeconds, TokenKey)>,
 }
 
 impl Entries {
     fn remove(&mut self, key: &TokenKey) {
-        if let Some(until) = self.until.remove(key) {
+        if let Some((until, _)) = self.until.remove(key) {
             self.by_expiry.remove(&(until, key.clone()));
         }
     }
@@ -58,10 +61,16 @@ pub struct ReplayCache {
     capacity: usize,
 }
 
-/// The token was seen before (or is being processed right now).
+/// Why a token id cannot be reserved.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
-#[error("this token was already received (replayed jti)")]
-pub struct Replayed;
+pub enum Replayed {
+    /// It was acted on before: a replay.
+    #[error("this token was already received (replayed jti)")]
+    Before,
+    /// Its first delivery is being written right now: retry.
+    #[error("this token is being processed; retry")]
+    InFlight,
+}
 
 /// A reserved token id: released when dropped, unless committed.
 #[derive(Debug)]
@@ -73,7 +82,11 @@ pub struct Reservation {
 impl Reservation {
     /// Keeps the token id until its expiry: the token was acted on.
     pub fn commit(mut self) {
-        self.key = None;
+        if let Some(key) = self.key.take()
+            && let Some((_, committed)) = self.cache.lock().until.get_mut(&key)
+        {
+            *committed = true;
+        }
     }
 }
 
@@ -111,8 +124,10 @@ impl ReplayCache {
         let key = (iss.to_owned(), jti.to_owned());
         let mut entries = self.lock();
         entries.drop_expired(now);
-        if entries.until.contains_key(&key) {
-            return Err(Replayed);
+        match entries.until.get(&key) {
+            Some((_, true)) => return Err(Replayed::Before),
+            Some((_, false)) => return Err(Replayed::InFlight),
+            None => {}
         }
         while entries.until.len() >= self.capacity {
             let Some((_, evicted)) = entries.by_expiry.pop_first() else {
@@ -121,7 +136,7 @@ impl ReplayCache {
             entries.until.remove(&evicted);
             metrics::counter!(names::IDP_REPLAY_EVICTIONS_TOTAL).increment(1);
         }
-        entries.until.insert(key.clone(), until);
+        entries.until.insert(key.clone(), (until, false));
         entries.by_expiry.insert((until, key.clone()));
         Ok(Reservation {
             cache: self.clone(),
@@ -156,7 +171,7 @@ mod tests {
         cache.reserve("https://op", "j1", at(60), NOW).unwrap().commit();
         assert_eq!(
             cache.reserve("https://op", "j1", at(60), at(59)).unwrap_err(),
-            Replayed
+            Replayed::Before
         );
         // The same jti from another issuer is another token.
         cache
@@ -171,9 +186,9 @@ mod tests {
     fn a_reservation_dropped_without_commit_is_released() {
         let cache = ReplayCache::new(10);
         let reservation = cache.reserve("https://op", "j1", at(60), NOW).unwrap();
-        assert!(
-            cache.reserve("https://op", "j1", at(60), NOW).is_err(),
-            "in flight"
+        assert_eq!(
+            cache.reserve("https://op", "j1", at(60), NOW).unwrap_err(),
+            Replayed::InFlight
         );
         drop(reservation);
         assert!(
