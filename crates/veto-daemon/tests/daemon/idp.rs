@@ -767,3 +767,36 @@ async fn the_real_vetod_takes_a_provider_from_the_environment() {
         "the receiver moved to the configured path"
     );
 }
+
+#[tokio::test]
+async fn a_provider_whose_keys_cannot_be_fetched_gets_503_to_retry() {
+    let op = within(5, "op", IdentityProvider::start(OP))
+        .await
+        .expect("the OpenID provider");
+    op.jwks.set_down(true);
+    let app = spawn_app_with(|settings| {
+        settings.idp.oidc.insert(
+            "acme".into(),
+            OidcProviderSection {
+                issuer: OP.into(),
+                jwks_url: op.jwks.url(),
+                client_ids: vec![CLIENT_ID.into()],
+                algorithms: vec!["ES256".into()],
+                leeway: Duration::from_secs(30),
+            },
+        );
+    })
+    .await;
+    let token = op.logout_token(CLIENT_ID, Some("248289761001"), Some("session-a"));
+    let response = app
+        .send(
+            app.request(Method::POST, "/oidc/backchannel-logout", None)
+                .form(&[("logout_token", token.as_str())]),
+        )
+        .await;
+    assert_eq!(response.status(), 503);
+    assert!(response.headers().contains_key("retry-after"));
+    let body: Value = response.json().await.expect("json");
+    assert_eq!(body["code"], "keys_unavailable");
+    assert!(app.rule_subjects().await.is_empty());
+}
