@@ -313,21 +313,25 @@ fn audit(accepted: &Accepted, effect: &Effect, applied: &Applied) {
         "effect" => applied.effect,
     )
     .increment(1);
-    match &applied.rule {
-        Some((rule, sequence)) => info!(
-            target: "veto::audit",
-            action = "revoke",
-            via = accepted.receiver.as_str(),
-            provider = %accepted.provider,
-            issuer = %accepted.issuer,
-            event = %effect.event,
-            effect = applied.effect,
-            principal = rule.revoked_by.as_deref().unwrap_or_default(),
-            kind = %rule.kind,
-            digest = %rule.digest(),
-            sequence,
-        ),
-        None => info!(
+    match (&effect.action, &applied.rule) {
+        (Action::Revoke(requested), Some((stored, sequence))) => {
+            metrics::counter!(names::MUTATIONS_TOTAL, "action" => "revoke", "outcome" => accepted.receiver.as_str())
+                .increment(1);
+            info!(
+                target: "veto::audit",
+                action = "revoke",
+                via = accepted.receiver.as_str(),
+                provider = %accepted.provider,
+                issuer = %accepted.issuer,
+                event = %effect.event,
+                effect = applied.effect,
+                principal = requested.revoked_by.as_deref().unwrap_or_default(),
+                kind = %stored.kind,
+                digest = %stored.digest(),
+                sequence,
+            );
+        }
+        _ => info!(
             target: "veto::audit",
             action = "acknowledge",
             via = accepted.receiver.as_str(),
