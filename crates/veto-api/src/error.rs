@@ -1,5 +1,7 @@
 //! Every stable error code the admin API answers, with its HTTP status, and the error
 //! body. The daemon answers with nothing else, and callers match on [`ErrorCode`].
+//! (The identity-provider receivers answer their specifications' codes, listed here
+//! too, in their specifications' bodies: see [`crate::idp`].)
 
 use std::fmt;
 use std::str::FromStr;
@@ -64,6 +66,18 @@ error_codes! {
     InvalidPath = (400, "invalid_path"),
     /// A request header is malformed (`If-Match`, …).
     InvalidHeader = (400, "invalid_header"),
+    /// Identity-provider receivers: the logout token or security event token (or the
+    /// request carrying it) is invalid. In the specs' bodies, not [`ErrorBody`].
+    InvalidRequest = (400, "invalid_request"),
+    /// SET receiver (RFC 8935): the key that signed the SET is unknown or unacceptable.
+    InvalidKey = (400, "invalid_key"),
+    /// SET receiver (RFC 8935): the SET's issuer is no configured transmitter.
+    InvalidIssuer = (400, "invalid_issuer"),
+    /// SET receiver (RFC 8935): the SET is not addressed to this receiver.
+    InvalidAudience = (400, "invalid_audience"),
+    /// SET receiver (RFC 8935): the transmitter could not be authenticated (push
+    /// authorization or signature).
+    AuthenticationFailed = (400, "authentication_failed"),
     /// No or bad credentials (with `WWW-Authenticate: Bearer`).
     Unauthorized = (401, "unauthorized"),
     /// Authenticated, without the permission the route needs.
@@ -123,6 +137,9 @@ error_codes! {
     NatsUnavailable = (503, "nats_unavailable"),
     /// The daemon's replica of the list is still loading (with `Retry-After`).
     NotReady = (503, "not_ready"),
+    /// An identity provider's signing keys could not be fetched yet (with
+    /// `Retry-After`); retrying is safe.
+    KeysUnavailable = (503, "keys_unavailable"),
 }
 
 impl fmt::Display for ErrorCode {

@@ -12,6 +12,7 @@
 //! - [`error`]: [`ErrorCode`] (code ↔ status) and [`ErrorBody`].
 //! - [`revocations`]: revoke, batch, lift, get, list, RFC 7009.
 //! - [`status`]: health, readiness, and [`DaemonStatus`].
+//! - [`idp`]: the identity-provider receivers' requests and spec-defined error bodies.
 //! - [`routes`]: paths, headers, and [`routes::ROUTES`]: every operation with every
 //!   status it can answer.
 //! - `client` (feature `client`): [`AdminClient`].
@@ -32,6 +33,7 @@
 #[cfg(feature = "client")]
 pub mod client;
 pub mod error;
+pub mod idp;
 pub mod revocations;
 pub mod routes;
 pub mod status;
@@ -39,6 +41,7 @@ pub mod status;
 #[cfg(feature = "client")]
 pub use client::{AdminClient, AdminError, Reply, Revoked};
 pub use error::{ErrorBody, ErrorCode};
+pub use idp::{LogoutErrorBody, LogoutTokenForm, SetErrorBody};
 pub use revocations::{
     BatchItemResult, BatchRequest, BatchResponse, KeyQuery, LiftResponse, ListQuery, ListResponse,
     RevokeRequest, RevokeTokenForm, RuleKey, RuleResponse,

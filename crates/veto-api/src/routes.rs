@@ -16,6 +16,10 @@ pub const REVOCATION_BY_KIND: &str = "/v1/revocations/{kind}";
 pub const REVOCATION_BY_KEY: &str = "/v1/revocations/{kind}/{value}";
 /// RFC 7009 token revocation.
 pub const OAUTH_REVOKE: &str = "/oauth2/revoke";
+/// OpenID Connect Back-Channel Logout receiver (the default path; configurable).
+pub const OIDC_BACKCHANNEL_LOGOUT: &str = "/oidc/backchannel-logout";
+/// Shared Signals push receiver, RFC 8935 (the default path; configurable).
+pub const SSF_EVENTS: &str = "/ssf/events";
 /// The daemon's machine-readable status.
 pub const STATUS: &str = "/v1/status";
 /// Liveness.
@@ -47,7 +51,8 @@ pub fn parse_etag(value: &str) -> Option<u64> {
 /// What a route needs of its caller.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Access {
-    /// Nothing: health, readiness, metrics, status, the document.
+    /// Nothing: health, readiness, metrics, status, the document; and the
+    /// identity-provider receivers, whose signed tokens authenticate them.
     Public,
     /// A credential with the `revoke` permission.
     Revoke,
@@ -152,6 +157,13 @@ const INVALID_KEY: &[ErrorCode] = &[
 
 /// What a lift can be refused for beyond any write.
 const LIFTS: &[ErrorCode] = &[ErrorCode::NotFound, ErrorCode::Conflict, ErrorCode::InvalidHeader];
+/// What the identity-provider receivers answer when a write could not be made now:
+/// retrying the same request is safe (and IdPs retry).
+const IDP_WRITES: &[ErrorCode] = &[
+    ErrorCode::Contention,
+    ErrorCode::NatsUnavailable,
+    ErrorCode::KeysUnavailable,
+];
 
 /// Every operation of the admin API.
 pub const ROUTES: &[Route] = &[
@@ -231,6 +243,32 @@ pub const ROUTES: &[Route] = &[
         access: Access::Revoke,
         success: &[200],
         errors: &[ANY, AUTHENTICATED, FORM_BODY, WRITES],
+    },
+    // The identity-provider receivers answer their 400s in their specs' bodies
+    // (`veto_api::idp`); the codes are listed here all the same.
+    Route {
+        method: "POST",
+        path: OIDC_BACKCHANNEL_LOGOUT,
+        access: Access::Public,
+        success: &[200],
+        errors: &[ANY, &[ErrorCode::InvalidRequest], IDP_WRITES],
+    },
+    Route {
+        method: "POST",
+        path: SSF_EVENTS,
+        access: Access::Public,
+        success: &[202],
+        errors: &[
+            ANY,
+            &[
+                ErrorCode::InvalidRequest,
+                ErrorCode::InvalidKey,
+                ErrorCode::InvalidIssuer,
+                ErrorCode::InvalidAudience,
+                ErrorCode::AuthenticationFailed,
+            ],
+            IDP_WRITES,
+        ],
     },
     Route {
         method: "GET",

@@ -18,6 +18,7 @@ use secrecy::SecretString;
 use serde::Deserialize;
 use veto_proto::{StreamSettings, TokenPolicy};
 
+use crate::idp::settings::IdpSection;
 use crate::permission::{ApiKeyEntry, Permission};
 
 /// A value that is never printed.
@@ -49,6 +50,8 @@ pub struct Settings {
     pub signing: SigningSection,
     /// The admin console under `/ui`.
     pub ui: crate::ui::UiSettings,
+    /// Identity providers that feed veto: OIDC back-channel logout, Shared Signals.
+    pub idp: IdpSection,
 }
 
 impl Default for Settings {
@@ -65,6 +68,7 @@ impl Default for Settings {
             oauth: None,
             signing: SigningSection::default(),
             ui: crate::ui::UiSettings::default(),
+            idp: IdpSection::default(),
         }
     }
 }
@@ -362,6 +366,7 @@ impl Settings {
             "signing.key_id and signing.seed_file go together"
         );
         self.ui.validate()?;
+        self.idp.validate()?;
         Ok(())
     }
 }

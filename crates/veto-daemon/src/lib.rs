@@ -23,6 +23,7 @@
 //! - [`api`]: routes, handlers, extractors and the OpenAPI document; [`error`]: the
 //!   one error type (codes from `veto-api`).
 //! - [`auth`]: API keys and admin JWTs; [`ratelimit`]: per-principal limits.
+//! - [`idp`]: identity providers feed veto (OIDC back-channel logout, Shared Signals).
 //! - [`ticker`]: freshness ticks. [`metrics`]: Prometheus. [`state`]: shared state.
 //! - [`ui`]: the admin console under `/ui` (HTML, sessions, live events);
 //!   [`fanout`]: several observers of the replica as one.
@@ -53,6 +54,7 @@ pub mod auth;
 pub mod config;
 pub mod error;
 pub mod fanout;
+pub mod idp;
 pub mod index;
 pub mod metrics;
 pub mod nats;
@@ -80,6 +82,7 @@ use veto_proto::{StreamSettings, VerificationKeys};
 
 use crate::auth::{AdminJwt, Authenticator, Permission};
 use crate::config::{JwtSection, Settings};
+use crate::idp::IdentityProviders;
 use crate::index::RuleIndex;
 use crate::publisher::Publisher;
 use crate::ratelimit::RateLimiter;
@@ -139,6 +142,7 @@ impl Application {
         let authenticator =
             Authenticator::new(&settings.auth.api_keys, admin_jwt(&settings)?, Some(list.clone()));
         let oauth_validator = settings.oauth.as_ref().map(validator).transpose()?;
+        let idp = IdentityProviders::build(&settings.idp)?;
         let publisher = Publisher::new(
             client.clone(),
             js.clone(),
@@ -179,6 +183,7 @@ impl Application {
             ticks,
             oauth_validator,
             console,
+            idp,
         });
         Ok(Application {
             listener,

@@ -27,6 +27,18 @@ pub mod names {
     pub const REPAIRS_TOTAL: &str = "veto_repairs_total";
     /// Counter: mutations by `action` (`revoke`, `lift`) and `outcome`.
     pub const MUTATIONS_TOTAL: &str = "veto_mutations_total";
+    /// Counter: events received from identity providers by `receiver`
+    /// (`backchannel_logout`, `ssf`), `provider` (its configured name), `event`
+    /// (`backchannel_logout`, `session_revoked`, `credential_change`, `account_disabled`,
+    /// `account_purged`, `sessions_revoked`, `verification`, `other`) and `effect`
+    /// (`revoked`, `already_covered`, `ignored`, `unsupported_subject`, `stale`).
+    pub const IDP_EVENTS_TOTAL: &str = "veto_idp_events_total";
+    /// Counter: identity-provider tokens refused or not stored, by `receiver` and
+    /// `reason` (`unknown_issuer`, `bad_signature`, `replayed`, `nonce_present`, …,
+    /// `keys_unavailable`, `not_stored`, `in_flight`).
+    pub const IDP_REFUSED_TOTAL: &str = "veto_idp_refused_total";
+    /// Counter: token ids dropped from a full replay cache before their expiry.
+    pub const IDP_REPLAY_EVICTIONS_TOTAL: &str = "veto_idp_replay_evictions_total";
 }
 
 /// The process-wide Prometheus recorder (installed once; every daemon in the process,

@@ -8,6 +8,7 @@ use veto_proto::TokenPolicy;
 
 use crate::auth::Authenticator;
 use crate::config::Settings;
+use crate::idp::IdentityProviders;
 use crate::index::RuleIndex;
 use crate::publisher::Publisher;
 use crate::ratelimit::RateLimiter;
@@ -40,4 +41,6 @@ pub struct AppState {
     pub oauth_validator: Option<Validator>,
     /// The admin console's sessions and live feed.
     pub console: crate::ui::Console,
+    /// The identity providers whose logout tokens and SETs are accepted.
+    pub idp: IdentityProviders,
 }

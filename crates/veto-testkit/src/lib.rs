@@ -18,6 +18,7 @@
 //! - [`logs`]: a port a child process logged.
 //! - [`proxy`]: a TCP proxy a test can cut, to isolate one client.
 //! - [`tokens`]: an ES256 test issuer, its JWKS server, and forged tokens.
+//! - [`idp`]: an identity provider: logout tokens and security event tokens.
 //! - [`wait`]: bounded waits and polling.
 //! - `daemon` (feature `daemon`): vetod in this process or as the real binary.
 //!
@@ -35,6 +36,7 @@ pub mod binary;
 pub mod cluster;
 #[cfg(feature = "daemon")]
 pub mod daemon;
+pub mod idp;
 pub mod logs;
 pub mod proxy;
 pub mod server;
@@ -45,6 +47,7 @@ pub use binary::{MIN_SERVER_VERSION, server_binary};
 pub use cluster::NatsCluster;
 #[cfg(feature = "daemon")]
 pub use daemon::{ADMIN_KEY, DaemonProcess, TestDaemon, TestSigningKey};
+pub use idp::IdentityProvider;
 pub use proxy::TcpProxy;
 pub use server::{NatsServer, NatsServerBuilder};
 pub use tokens::{JwksServer, TestIssuer};

@@ -150,6 +150,22 @@ impl TestIssuer {
         jsonwebtoken::encode(&header, claims, &key.encoding).expect("sign")
     }
 
+    /// An ES256 token over `claims`, signed by the current key with its kid, with this
+    /// `typ` header (`logout+jwt`, `secevent+jwt`; `None`: no `typ` at all).
+    pub fn mint_typed(&self, typ: Option<&str>, claims: &Value) -> String {
+        self.mint_with_header(Some(self.current_kid()), typ, claims)
+    }
+
+    /// An ES256 token signed by the current key with this `kid` and `typ` in the header
+    /// (either may be left out).
+    pub fn mint_with_header(&self, kid: Option<&str>, typ: Option<&str>, claims: &Value) -> String {
+        let mut header = Header::new(Algorithm::ES256);
+        header.kid = kid.map(str::to_owned);
+        header.typ = typ.map(str::to_owned);
+        let key = self.keys.last().expect("an issuer has a key");
+        jsonwebtoken::encode(&header, claims, &key.encoding).expect("sign")
+    }
+
     /// The forgery: HS256 "signed" with the issuer's public key (PEM) as the secret.
     pub fn forge_hs256_with_public_key(&self, claims: &Value) -> String {
         let mut header = Header::new(Algorithm::HS256);

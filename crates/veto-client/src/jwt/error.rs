@@ -26,6 +26,9 @@ pub enum ValidationError {
     /// The key source could not produce a key for the `kid`.
     #[error("no key: {0}")]
     Key(#[from] super::KeyError),
+    /// The header's `typ` is not the type the caller expects (a JWT of another kind).
+    #[error("wrong token type")]
+    WrongType,
     /// The signature does not verify.
     #[error("bad signature")]
     BadSignature,
@@ -51,14 +54,15 @@ pub enum ValidationError {
 
 impl ValidationError {
     /// A stable code: `too_large`, `malformed`, `algorithm_not_allowed`, `missing_kid`,
-    /// `unknown_kid`, `key_unavailable`, `bad_signature`, `expired`, `not_yet_valid`,
-    /// `wrong_issuer`, `wrong_audience`, `missing_claim`, `invalid_claims`.
+    /// `wrong_type`, `unknown_kid`, `key_unavailable`, `bad_signature`, `expired`,
+    /// `not_yet_valid`, `wrong_issuer`, `wrong_audience`, `missing_claim`, `invalid_claims`.
     pub fn reason(&self) -> &'static str {
         match self {
             ValidationError::TooLarge { .. } => "too_large",
             ValidationError::Malformed => "malformed",
             ValidationError::AlgorithmNotAllowed => "algorithm_not_allowed",
             ValidationError::MissingKid => "missing_kid",
+            ValidationError::WrongType => "wrong_type",
             ValidationError::Key(super::KeyError::UnknownKid) => "unknown_kid",
             ValidationError::Key(_) => "key_unavailable",
             ValidationError::BadSignature => "bad_signature",

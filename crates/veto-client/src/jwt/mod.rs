@@ -26,4 +26,4 @@ pub use error::{KeyError, ValidationError, ValidatorConfigError};
 pub use jsonwebtoken::Algorithm;
 pub use jwks::{JwksConfig, JwksSource};
 pub use keys::{KeySource, StaticKeys, VerificationKey};
-pub use validator::{Validator, ValidatorConfig};
+pub use validator::{ValidationOptions, Validator, ValidatorConfig};

@@ -41,6 +41,39 @@ impl ValidatorConfig {
     }
 }
 
+/// What one validation requires beyond the [`ValidatorConfig`]: for JWTs that are not
+/// access tokens (OpenID Connect logout tokens, RFC 8417 security event tokens), whose
+/// specifications differ on `exp` and on the `typ` header.
+#[derive(Clone, Copy, Debug)]
+pub struct ValidationOptions<'a> {
+    /// Require an `exp` claim (one that is present is always checked). Default `true`;
+    /// security event tokens usually carry none.
+    pub require_exp: bool,
+    /// When the header has a `typ`, it must be this media type (compared ignoring case,
+    /// with or without `application/`, as RFC 7515 allows). Default: any `typ`.
+    pub typ: Option<&'a str>,
+}
+
+impl Default for ValidationOptions<'_> {
+    fn default() -> Self {
+        ValidationOptions {
+            require_exp: true,
+            typ: None,
+        }
+    }
+}
+
+fn typ_matches(typ: &str, expected: &str) -> bool {
+    let bare = |media_type: &str| {
+        let lower = media_type.to_ascii_lowercase();
+        lower
+            .strip_prefix("application/")
+            .map(str::to_owned)
+            .unwrap_or(lower)
+    };
+    bare(typ) == bare(expected)
+}
+
 fn is_hmac(algorithm: Algorithm) -> bool {
     matches!(algorithm, Algorithm::HS256 | Algorithm::HS384 | Algorithm::HS512)
 }
@@ -92,6 +125,17 @@ impl Validator {
 
     /// Validates a token and returns its claims.
     pub async fn validate<C: DeserializeOwned>(&self, token: &str) -> Result<Claims<C>, ValidationError> {
+        self.validate_with(token, &ValidationOptions::default()).await
+    }
+
+    /// Validates a token as [`Validator::validate`] does, with `options`, and returns its
+    /// claims as `ClaimsSet` (any shape: a `Claims<C>`, a JSON map, or a type of the
+    /// caller's whose `exp` is optional when `exp` is not required).
+    pub async fn validate_with<ClaimsSet: DeserializeOwned>(
+        &self,
+        token: &str,
+        options: &ValidationOptions<'_>,
+    ) -> Result<ClaimsSet, ValidationError> {
         if token.len() > self.config.max_token_bytes {
             return Err(ValidationError::TooLarge {
                 bytes: token.len(),
@@ -101,6 +145,11 @@ impl Validator {
         let header = jsonwebtoken::decode_header(token).map_err(|_| ValidationError::Malformed)?;
         if !self.config.algorithms.contains(&header.alg) {
             return Err(ValidationError::AlgorithmNotAllowed);
+        }
+        if let (Some(expected), Some(typ)) = (options.typ, header.typ.as_deref())
+            && !typ_matches(typ, expected)
+        {
+            return Err(ValidationError::WrongType);
         }
         let kid = header.kid.as_deref().ok_or(ValidationError::MissingKid)?;
         let key = self.keys.key(kid).await?;
@@ -113,8 +162,12 @@ impl Validator {
         validation.validate_nbf = true;
         validation.set_issuer(&self.config.issuers);
         validation.set_audience(&self.config.audiences);
-        validation.set_required_spec_claims(&["exp", "iss", "aud"]);
-        let data = jsonwebtoken::decode::<Claims<C>>(token, &key.key, &validation).map_err(|error| {
+        if options.require_exp {
+            validation.set_required_spec_claims(&["exp", "iss", "aud"]);
+        } else {
+            validation.set_required_spec_claims(&["iss", "aud"]);
+        }
+        let data = jsonwebtoken::decode::<ClaimsSet>(token, &key.key, &validation).map_err(|error| {
             match error.kind() {
                 ErrorKind::InvalidSignature => ValidationError::BadSignature,
                 ErrorKind::ExpiredSignature => ValidationError::Expired,

@@ -5,6 +5,7 @@ mod history;
 mod jwks;
 mod layer;
 mod model;
+mod options;
 mod outages;
 mod signing;
 mod support;

@@ -2,6 +2,7 @@
 
 pub mod extract;
 pub mod health;
+pub mod idp;
 pub mod oauth;
 pub mod openapi;
 pub mod revocations;
@@ -48,6 +49,11 @@ pub fn router(state: Arc<AppState>) -> Router {
             get(revocations::get).delete(revocations::lift),
         )
         .route(routes::OAUTH_REVOKE, post(oauth::revoke_token))
+        .route(
+            &state.settings.idp.backchannel_logout_path,
+            post(idp::backchannel_logout),
+        )
+        .route(&state.settings.idp.ssf_events_path, post(idp::ssf_events))
         .route(routes::STATUS, get(health::status))
         .route(routes::HEALTHZ, get(health::healthz))
         .route(routes::READYZ, get(health::readyz))

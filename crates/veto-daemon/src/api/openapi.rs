@@ -14,7 +14,7 @@ use utoipa::{Modify, OpenApi};
 use veto_api::ErrorCode;
 use veto_api::routes::{ANY_REQUEST, ROUTES};
 
-use super::{health, oauth, revocations};
+use super::{health, idp, oauth, revocations};
 
 /// The handlers and schemas.
 #[derive(OpenApi)]
@@ -23,6 +23,7 @@ use super::{health, oauth, revocations};
     paths(
         revocations::revoke, revocations::revoke_batch, revocations::lift, revocations::lift_all,
         revocations::get, revocations::get_all, revocations::list, oauth::revoke_token,
+        idp::backchannel_logout, idp::ssf_events,
         health::status, health::healthz, health::readyz, health::metrics, serve,
     ),
     components(schemas(
@@ -30,6 +31,7 @@ use super::{health, oauth, revocations};
         veto_api::BatchItemResult, veto_api::BatchResponse, veto_api::LiftResponse,
         veto_api::ListResponse, veto_api::RevokeTokenForm, veto_api::Health, veto_api::DaemonStatus,
         veto_api::ListStatus, veto_api::StreamStatus, veto_api::RulesByKind,
+        veto_api::LogoutTokenForm, veto_api::LogoutErrorBody, veto_api::SetErrorBody,
         veto_proto::RevocationRule, veto_proto::RuleKind, veto_proto::UnixSeconds,
     )),
     modifiers(&BearerAuth, &ErrorResponses)
