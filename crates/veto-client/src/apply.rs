@@ -99,6 +99,9 @@ pub(crate) fn apply(state: &ListState, replica: &Replica, message: &Incoming<'_>
         observer.observe(&change);
     }
     replica.set_last_sequence(sequence);
+    if serving {
+        state.note_applied(sequence);
+    }
 }
 
 fn count_replay(state: &ListState, applied: Applied, message: &Incoming<'_>) {

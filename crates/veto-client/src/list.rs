@@ -151,6 +151,12 @@ impl RevocationList {
         self.running.state.replayed_events.load(Ordering::Relaxed)
     }
 
+    /// The highest stream sequence applied by the replica checks read (0 before the
+    /// first), and a receiver that sees it advance.
+    pub fn applied_sequence(&self) -> tokio::sync::watch::Receiver<u64> {
+        self.running.state.applied.subscribe()
+    }
+
     /// How many times the bloom filter was rebuilt.
     pub fn rebuilds(&self) -> u64 {
         self.running.state.rebuilds.load(Ordering::Relaxed)

@@ -36,6 +36,9 @@ pub(crate) struct ListState {
     /// The newest daemon tick applied, ms since the epoch (0: none yet).
     pub(crate) last_tick_unix_ms: AtomicU64,
     pub(crate) ready: watch::Sender<bool>,
+    /// The highest stream sequence the serving replica applied: presence reports
+    /// follow it (and the daemon's receipts wait on reports of it).
+    pub(crate) applied: watch::Sender<u64>,
     pub(crate) counters: CheckCounters,
     pub(crate) rebuilds: AtomicU64,
     /// Events ignored: undecodable, or unsigned/forged under [`crate::EventTrust::SignedBy`].
@@ -48,7 +51,9 @@ impl ListState {
     /// A list that has loaded nothing yet.
     pub(crate) fn new(config: ListConfig) -> ListState {
         let (ready, _) = watch::channel(false);
+        let (applied, _) = watch::channel(0);
         ListState {
+            applied,
             replica: ArcSwap::from_pointee(Replica::new(0)),
             config,
             status: AtomicU8::new(0),
@@ -64,6 +69,15 @@ impl ListState {
     /// Whether the list is ready.
     pub(crate) fn is_ready(&self) -> bool {
         self.status.load(Ordering::Acquire) & READY != 0
+    }
+
+    /// Notes that the serving replica applied stream sequence `sequence`.
+    pub(crate) fn note_applied(&self, sequence: u64) {
+        self.applied.send_if_modified(|applied| {
+            let advanced = sequence > *applied;
+            *applied = (*applied).max(sequence);
+            advanced
+        });
     }
 
     /// Marks the list ready and wakes every `ready()` waiter.
