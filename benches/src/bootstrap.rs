@@ -26,7 +26,7 @@ use async_nats::jetstream::{self, Context as JetStream};
 use futures_util::StreamExt;
 use tokio::time::timeout;
 use veto_client::{ListConfig, RevocationList};
-use veto_proto::{Event, STREAM_SUBJECTS, StreamSettings, TokenPolicy, UnixSeconds};
+use veto_proto::{Event, StreamSettings, TokenPolicy, UnixSeconds};
 
 use crate::alloc_counter;
 use crate::memory::ListMemory;
@@ -199,7 +199,8 @@ async fn raw_replay(
         let consumer = stream
             .create_consumer(OrderedConfig {
                 deliver_subject: client.new_inbox(),
-                filter_subject: STREAM_SUBJECTS.to_owned(),
+                // Every stored message (the stream holds rules and ticks only).
+                filter_subject: String::new(),
                 deliver_policy,
                 ..Default::default()
             })

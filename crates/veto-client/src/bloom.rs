@@ -10,7 +10,9 @@
 //! block a reader. The benchmark suite compares both.
 //!
 //! A bloom filter cannot delete: lifted and expired keys stay set until the filter is
-//! rebuilt (see [`crate::follower`]).
+//! rebuilt (see [`crate::follower`]). Its layout is part of the snapshot format (the
+//! daemon ships its filters' words): block index from the high 32 bits of the key by
+//! multiply-shift, eight bits from the low 32 bits times the Parquet salts.
 
 use std::sync::atomic::{AtomicU32, Ordering};
 
@@ -52,6 +54,28 @@ impl Bloom {
             blocks: (0..block_count).map(|_| Block::default()).collect(),
             capacity,
         }
+    }
+
+    /// A filter from the words a snapshot carries (see
+    /// [`veto_proto::snapshot`]: blocks of eight little-endian `u32` words), or `None`
+    /// when they are not whole blocks.
+    pub fn from_words(capacity: usize, words: &[u32]) -> Option<Bloom> {
+        if words.is_empty() || !words.len().is_multiple_of(SALT.len()) {
+            return None;
+        }
+        let blocks = words
+            .chunks_exact(SALT.len())
+            .map(|chunk| Block(std::array::from_fn(|index| AtomicU32::new(chunk[index]))))
+            .collect();
+        Some(Bloom { blocks, capacity })
+    }
+
+    /// The filter's words, block after block, for a snapshot.
+    pub fn to_words(&self) -> Vec<u32> {
+        self.blocks
+            .iter()
+            .flat_map(|block| block.0.iter().map(|word| word.load(Ordering::Acquire)))
+            .collect()
     }
 
     /// The number of keys the filter was sized for; past it, false positives climb.
@@ -127,6 +151,18 @@ mod tests {
             .count();
         // About 0.5 % expected; 1.5 % would mean the layout or the hashing is broken.
         assert!(false_positives < 3_000, "{false_positives} of 200000");
+    }
+
+    #[test]
+    fn a_filter_survives_its_words() {
+        let bloom = Bloom::with_capacity(5_000);
+        for key in 0..5_000 {
+            bloom.insert(spread(key));
+        }
+        let copy = Bloom::from_words(bloom.capacity(), &bloom.to_words()).expect("whole blocks");
+        assert!((0..5_000).all(|key| copy.may_contain(spread(key))));
+        assert_eq!(copy.memory_bytes(), bloom.memory_bytes());
+        assert!(Bloom::from_words(1024, &[1, 2, 3]).is_none());
     }
 
     #[test]

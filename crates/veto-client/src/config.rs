@@ -19,6 +19,18 @@ pub enum EventTrust {
     SignedBy(VerificationKeys),
 }
 
+/// Where a list loads from when it starts (and when it rebuilds its filters).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Bootstrap {
+    /// The newest snapshot it can verify, then the stream after it; every stored
+    /// message when there is none. The default.
+    #[default]
+    Snapshot,
+    /// Every stored message (the daemon's own replica: its index needs every rule in
+    /// full, which a snapshot does not carry).
+    Replay,
+}
+
 /// What [`crate::RevocationList::check`] answers while the list is stale (no daemon
 /// tick applied for longer than [`ListConfig::max_staleness`]).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -51,6 +63,13 @@ pub struct ListConfig {
     pub sweep_interval: Duration,
     /// Which events to apply. Default [`EventTrust::AcceptUnsigned`] (development).
     pub trust: EventTrust,
+    /// Where to load from. Default [`Bootstrap::Snapshot`].
+    pub bootstrap: Bootstrap,
+    /// The Object Store bucket holding snapshots. Default `<stream>_SNAPSHOTS`.
+    pub snapshot_bucket: Option<String>,
+    /// The JetStream domain to read from (a leaf node's own, for a service in a
+    /// region); none: the account's.
+    pub js_domain: Option<String>,
 }
 
 impl Default for ListConfig {
@@ -62,6 +81,9 @@ impl Default for ListConfig {
             observer: None,
             sweep_interval: Duration::from_secs(10),
             trust: EventTrust::AcceptUnsigned,
+            bootstrap: Bootstrap::Snapshot,
+            snapshot_bucket: None,
+            js_domain: None,
         }
     }
 }
@@ -95,6 +117,31 @@ impl ListConfig {
     pub fn signed_by(mut self, keys: VerificationKeys) -> Self {
         self.trust = EventTrust::SignedBy(keys);
         self
+    }
+
+    /// The same configuration, loading from `bootstrap`.
+    pub fn bootstrap(mut self, bootstrap: Bootstrap) -> Self {
+        self.bootstrap = bootstrap;
+        self
+    }
+
+    /// The same configuration, reading snapshots from `bucket`.
+    pub fn snapshot_bucket(mut self, bucket: &str) -> Self {
+        self.snapshot_bucket = Some(bucket.to_owned());
+        self
+    }
+
+    /// The same configuration, reading the stream in JetStream domain `domain`.
+    pub fn js_domain(mut self, domain: &str) -> Self {
+        self.js_domain = Some(domain.to_owned());
+        self
+    }
+
+    /// The snapshot bucket's name.
+    pub fn snapshot_bucket_name(&self) -> String {
+        self.snapshot_bucket
+            .clone()
+            .unwrap_or_else(|| format!("{}_SNAPSHOTS", self.stream_name))
     }
 
     /// The same configuration with another sweep interval.

@@ -1,122 +1,140 @@
-//! The follower: the one task that writes the list.
+//! The follower: the one task that writes the list, with no per-client state on the
+//! server.
 //!
-//! It reads the stream with an ordered push consumer that starts at the latest message
-//! of every subject (the stream holds one per key, so that is the list), applies each
-//! event, and follows live. The replica is *complete* once it applied the stream's last
-//! sequence as of opening (or the consumer reports nothing pending); the first complete
-//! replica makes the list ready.
+//! - **Live**: the stream republishes every stored message, with its stream sequence,
+//!   on `veto.v1.live.>`; the follower holds one plain core subscription there. No
+//!   consumer, no heartbeats, no flow control: the server's cost per service is one
+//!   subscription's interest.
+//! - **Load**: from the newest snapshot it can verify (one signature for the whole
+//!   list), then the stored messages after it, read with batched direct gets; with no
+//!   usable snapshot (or for the daemon, whose index needs every rule in full), every
+//!   stored message from sequence 1 (the stream keeps one per key: that is the list).
+//! - **In order, exactly once**: a live message is applied when it is the next sequence;
+//!   one that is not yet is held while the gap is read with direct gets; one already
+//!   applied is dropped. So nothing is applied twice, none skipped.
+//! - **Going back**: a message older than what is applied, a stream whose last sequence
+//!   is below it, or a new creation time, means the stream was restored or created
+//!   again: the list loads from scratch while the old copy serves.
+//! - **Silence**: daemons tick every second; after a few silent seconds the follower
+//!   asks the stream where it stands and reads what it missed.
+//! - **Rebuild**: when a bloom filter is full or mostly dead, a fresh replica loads in
+//!   another task (as the first did) while the current one serves; it then reads up to
+//!   the current one's sequence and replaces it atomically.
 //!
-//! Rebuilds reuse bootstrap: when the bloom filter is over capacity or mostly dead, a
-//! second consumer loads a fresh replica (sized for the live rules, so none of the dead
-//! keys) while the current one keeps serving; once the new one has applied exactly as
-//! much of the stream as the old, it replaces it atomically and its consumer becomes
-//! the live feed. The old replica's values are never needed, so rules keep no copy of
-//! their values for this.
-//!
-//! [`run`] is a loop of three named steps: a live message, a bootstrap message,
-//! housekeeping. Errors never end the task: the ordered consumer recreates itself after
-//! a NATS restart (yielding one error, which is skipped), and opening the stream is
-//! retried with backoff.
+//! [`run`] is a loop of named steps: a live message, a finished rebuild, housekeeping.
+//! Errors never end the task: every read is retried with backoff.
 
+use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 
-use async_nats::jetstream::consumer::DeliverPolicy;
-use async_nats::jetstream::consumer::push::{Ordered, OrderedConfig, OrderedError};
-use async_nats::jetstream::{self, Message};
 use futures_util::StreamExt;
+use tokio::sync::oneshot;
 use tokio::time::Instant;
 use tracing::{debug, info, warn};
-use veto_proto::{KEY_ID_HEADER, SIGNATURE_HEADER, STREAM_SUBJECTS, UnixSeconds};
+use veto_proto::subject::LIVE_SUBJECTS;
+use veto_proto::{KEY_ID_HEADER, SIGNATURE_HEADER, UnixSeconds};
 
 use crate::apply::{Incoming, apply};
-use crate::error::OpenError;
+use crate::config::Bootstrap;
+use crate::direct::{DirectReader, ReadError, StoredMessage, StreamFacts};
 use crate::metrics::names;
 use crate::replica::Replica;
 use crate::shared::ListState;
+use crate::snapshots;
 
-/// How often the follower sweeps, checks for a rebuild, and looks at a stalled bootstrap.
+/// How often the follower sweeps, checks for a rebuild, and listens for silence.
 const HOUSEKEEPING_INTERVAL: Duration = Duration::from_millis(500);
-/// A bootstrap that received nothing for this long checks whether the stream emptied.
-const BOOTSTRAP_IDLE: Duration = Duration::from_secs(2);
-/// A live feed silent for this long (daemons tick every second) is resubscribed from
-/// its last sequence: a consumer lost with a cluster node can take the client library's
-/// heartbeat detection much longer to notice. Doubles while the silence lasts (no daemon
-/// running), up to [`STALL_AFTER_MAX`].
-const STALL_AFTER: Duration = Duration::from_secs(3);
-const STALL_AFTER_MAX: Duration = Duration::from_secs(30);
+/// A live feed silent for this long (daemons tick every second) asks the stream where
+/// it stands. Doubles while the silence lasts (no daemon running), up to
+/// [`SILENCE_MAX`].
+const SILENCE: Duration = Duration::from_secs(3);
+const SILENCE_MAX: Duration = Duration::from_secs(30);
 const BACKOFF_MIN: Duration = Duration::from_millis(100);
 const BACKOFF_MAX: Duration = Duration::from_secs(5);
 
-/// One consumer feeding one replica.
-struct Feed {
-    messages: Ordered,
+/// A rebuilt replica and the sequence it applied, once its task is done (none: it
+/// failed, and is tried again).
+type Rebuilt = oneshot::Receiver<Option<(Arc<Replica>, u64)>>;
+
+/// The serving replica and how far it has applied the stream.
+struct Serving {
     replica: Arc<Replica>,
-    /// The stream's last sequence when the feed was opened.
-    target_sequence: u64,
-    complete: bool,
-    last_message_at: Instant,
-    /// When the stream was created, as of opening the feed.
-    stream_created: time::OffsetDateTime,
-    /// The stream's last sequence as of opening the feed.
-    stream_last_sequence: u64,
+    applied: u64,
+    /// The stream's creation time, when known.
+    created_unix_ns: Option<i64>,
 }
 
 /// The follower's own state between steps.
 struct Follower {
     state: Arc<ListState>,
-    client: async_nats::Client,
-    js: jetstream::Context,
-    /// The feed of the serving replica, once there is one.
-    live: Option<Feed>,
-    /// A replica being loaded: the first one, or a rebuild.
-    building: Option<Feed>,
+    reader: DirectReader,
+    serving: Option<Serving>,
+    /// Live messages ahead of the next sequence, held until the gap is read.
+    ahead: BTreeMap<u64, StoredMessage>,
+    last_message_at: Instant,
+    silence: Duration,
     last_sweep: Instant,
-    stall_after: Duration,
-    /// When the stream being followed was created: another time is another stream.
-    stream_created: Option<time::OffsetDateTime>,
+    rebuild: Option<Rebuilt>,
+    /// When the follower last asked whether the stream went back.
+    last_went_back_check: Instant,
 }
 
 pub(crate) async fn run(state: Arc<ListState>, client: async_nats::Client) {
+    let reader = DirectReader::new(client.clone(), state.config.js_domain.as_deref());
     let mut follower = Follower {
-        js: jetstream::new(client.clone()),
-        client,
         state,
-        live: None,
-        building: None,
+        reader,
+        serving: None,
+        ahead: BTreeMap::new(),
+        last_message_at: Instant::now(),
+        silence: SILENCE,
         last_sweep: Instant::now(),
-        stall_after: STALL_AFTER,
-        stream_created: None,
+        rebuild: None,
+        last_went_back_check: Instant::now(),
     };
+    // Subscribe first: whatever is published while the list loads waits here.
+    let mut live = follower.subscribe(&client).await;
     let mut housekeeping = tokio::time::interval(HOUSEKEEPING_INTERVAL);
     housekeeping.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
     loop {
-        if follower.live.is_none() && follower.building.is_none() {
-            follower.open_first_feed().await;
+        if follower.serving.is_none() {
+            follower.load_first().await;
         }
-        follower.promote_if_caught_up();
         tokio::select! {
-            next = next_message(&mut follower.live), if follower.live.is_some() => follower.on_live_message(next),
-            next = next_message(&mut follower.building), if follower.building.is_some() => follower.on_bootstrap_message(next),
+            message = live.next() => match message {
+                Some(message) => follower.on_live(message).await,
+                None => {
+                    warn!("the live subscription ended; subscribing again");
+                    live = follower.subscribe(&client).await;
+                }
+            },
+            built = rebuilt(&mut follower.rebuild), if follower.rebuild.is_some() => {
+                follower.rebuild = None;
+                follower.on_rebuilt(built).await;
+            }
             _ = housekeeping.tick() => follower.housekeeping().await,
         }
     }
 }
 
+async fn rebuilt(rebuild: &mut Option<Rebuilt>) -> Option<(Arc<Replica>, u64)> {
+    match rebuild {
+        Some(receiver) => receiver.await.ok().flatten(),
+        None => std::future::pending().await,
+    }
+}
+
 impl Follower {
-    /// Opens the feed that loads the list, retrying with backoff until it opens.
-    async fn open_first_feed(&mut self) {
+    /// The live subscription, retried until it is made.
+    async fn subscribe(&self, client: &async_nats::Client) -> async_nats::Subscriber {
         let mut backoff = BACKOFF_MIN;
         loop {
-            match open(&self.state, &self.js, &self.client).await {
-                Ok(feed) => {
-                    self.stream_created = Some(feed.stream_created);
-                    self.building = Some(feed);
-                    return;
-                }
+            match client.subscribe(LIVE_SUBJECTS).await {
+                Ok(subscriber) => return subscriber,
                 Err(error) => {
-                    warn!(%error, retry_in_ms = backoff.as_millis() as u64, "cannot open the revocation stream");
+                    warn!(%error, "cannot subscribe to the live stream; retrying");
                     tokio::time::sleep(backoff).await;
                     backoff = (backoff * 2).min(BACKOFF_MAX);
                 }
@@ -124,79 +142,144 @@ impl Follower {
         }
     }
 
-    /// A rebuilt (or first) replica replaces the serving one once it has applied exactly
-    /// as much of the stream: then no change is missed or told twice to the observer.
-    fn promote_if_caught_up(&mut self) {
-        let caught_up = self.building.as_ref().is_some_and(|building| {
-            building.complete
-                && self.live.as_ref().is_none_or(|live| {
-                    building.replica.stats().last_sequence == live.replica.stats().last_sequence
-                })
-        });
-        if !caught_up {
+    /// Loads the list (the first time, or after the stream went back), retrying with
+    /// backoff; the first load makes the list ready.
+    async fn load_first(&mut self) {
+        let mut backoff = BACKOFF_MIN;
+        loop {
+            match load(&self.state, &self.reader, true, None).await {
+                Ok((replica, facts)) => {
+                    let applied = replica.stats().last_sequence;
+                    self.state.replica.store(Arc::clone(&replica));
+                    let stats = replica.stats();
+                    info!(live = stats.live(), applied, "revocation list ready");
+                    self.serving = Some(Serving {
+                        replica,
+                        applied,
+                        created_unix_ns: facts.created_unix_ns,
+                    });
+                    self.ahead.retain(|sequence, _| *sequence > applied);
+                    self.last_message_at = Instant::now();
+                    self.state.mark_ready();
+                    return;
+                }
+                Err(error) => {
+                    warn!(%error, retry_in_ms = backoff.as_millis() as u64, "cannot load the revocation list");
+                    tokio::time::sleep(backoff).await;
+                    backoff = (backoff * 2).min(BACKOFF_MAX);
+                }
+            }
+        }
+    }
+
+    /// One live message: applied if it is the next sequence; held (and the gap read)
+    /// if it is ahead; dropped if already applied.
+    async fn on_live(&mut self, message: async_nats::Message) {
+        self.last_message_at = Instant::now();
+        self.silence = SILENCE;
+        let Some(stored) = stored_of(&message) else {
+            debug!(subject = %message.subject, "a live message without its stream sequence; ignored");
+            return;
+        };
+        let Some(serving) = &self.serving else {
+            self.ahead.insert(stored.sequence, stored);
+            return;
+        };
+        if stored.sequence <= serving.applied {
+            // Read already while loading or filling a gap, or the stream went back
+            // (asked at most once a second).
+            if stored.sequence + 1 < serving.applied
+                && self.last_went_back_check.elapsed() >= Duration::from_secs(1)
+            {
+                self.last_went_back_check = Instant::now();
+                if self.stream_went_back().await {
+                    self.reload("a live message older than what the list applied");
+                }
+            }
             return;
         }
-        let Some(feed) = self.building.take() else { return };
-        self.state.replica.store(Arc::clone(&feed.replica));
-        let stats = feed.replica.stats();
-        if self.live.is_some() {
-            self.state.rebuilds.fetch_add(1, Ordering::Relaxed);
-            metrics::counter!(names::BLOOM_REBUILDS_TOTAL).increment(1);
-            info!(live = stats.live(), "bloom filter rebuilt");
-        } else {
-            info!(
-                live = stats.live(),
-                last_sequence = stats.last_sequence,
-                "revocation list ready"
-            );
-        }
-        self.live = Some(feed);
-        self.state.mark_ready();
+        self.ahead.insert(stored.sequence, stored);
+        self.apply_ahead().await;
     }
 
-    fn on_live_message(&mut self, next: Option<Result<Message, OrderedError>>) {
-        match next {
-            Some(Ok(message)) => {
-                let in_order = match self.live.as_mut() {
-                    Some(feed) => apply_message(&self.state, feed, &message, true),
-                    None => true,
-                };
-                if !in_order {
-                    self.reload("a message older than what the list applied");
+    /// Applies the held messages in order, reading each gap before them.
+    async fn apply_ahead(&mut self) {
+        loop {
+            let Some(serving) = &mut self.serving else { return };
+            let next = serving.applied + 1;
+            let Some((&first, _)) = self.ahead.first_key_value() else {
+                return;
+            };
+            if first > next {
+                // Read up to the newest held message: a replica that answers with it
+                // holds everything before it (a lagging one does not, and its holes
+                // would look like deleted messages), so the holes left are deleted
+                // messages (superseded or aged out), nothing to apply.
+                let newest = self
+                    .ahead
+                    .last_key_value()
+                    .map_or(first, |(sequence, _)| *sequence);
+                match self
+                    .reader
+                    .range(&self.state.config.stream_name, next, newest)
+                    .await
+                {
+                    Ok(missed) if missed.iter().any(|message| message.sequence == newest) => {
+                        debug!(from = next, to = newest, read = missed.len(), "read a gap");
+                        for message in missed {
+                            self.ahead.entry(message.sequence).or_insert(message);
+                        }
+                    }
+                    Ok(_) => {
+                        debug!(
+                            from = next,
+                            to = newest,
+                            "the stream's answer lags the live message; retrying later"
+                        );
+                        return;
+                    }
+                    Err(error) => {
+                        warn!(%error, "cannot read a gap in the live stream; retrying at the next message");
+                        return;
+                    }
                 }
-                self.stall_after = STALL_AFTER;
+                let Some((&first, _)) = self.ahead.first_key_value() else {
+                    return;
+                };
+                if first - 1 > serving.applied {
+                    serving.applied = first - 1;
+                    serving.replica.set_last_sequence(serving.applied);
+                    self.state.note_applied(serving.applied);
+                }
             }
-            Some(Err(error)) => {
-                debug!(%error, "live feed interrupted; the ordered consumer recreates itself")
+            while let Some(entry) = self.ahead.first_entry() {
+                if *entry.key() > serving.applied + 1 {
+                    break;
+                }
+                let message = entry.remove();
+                if message.sequence > serving.applied {
+                    apply_stored(&self.state, &serving.replica, &message, true);
+                    serving.applied = message.sequence;
+                }
             }
-            None => {
-                warn!("live feed ended; reloading the list (the current one keeps serving)");
-                self.live = None;
+            if self.ahead.is_empty() {
+                return;
             }
         }
     }
 
-    fn on_bootstrap_message(&mut self, next: Option<Result<Message, OrderedError>>) {
-        match next {
-            Some(Ok(message)) => {
-                // Only the first load is the serving replica's history; a rebuild's
-                // events were already observed on the live feed.
-                let serving = self.live.is_none();
-                let in_order = match self.building.as_mut() {
-                    Some(feed) => apply_message(&self.state, feed, &message, serving),
-                    None => true,
-                };
-                if !in_order {
-                    self.reload("a message older than what the list applied");
-                }
+    /// Whether the stream's last sequence is below what the list applied, or the
+    /// stream is not the one the list loaded.
+    async fn stream_went_back(&self) -> bool {
+        let Some(serving) = &self.serving else {
+            return false;
+        };
+        match self.reader.facts(&self.state.config.stream_name).await {
+            Ok(facts) => {
+                facts.last_sequence < serving.applied
+                    || matches!((facts.created_unix_ns, serving.created_unix_ns), (Some(now), Some(then)) if now != then)
             }
-            Some(Err(error)) => {
-                debug!(%error, "bootstrap feed interrupted; the ordered consumer recreates itself")
-            }
-            None => {
-                warn!("bootstrap feed ended; starting over");
-                self.building = None;
-            }
+            Err(_) => false,
         }
     }
 
@@ -209,31 +292,16 @@ impl Follower {
             "the stream went back; loading the list from scratch (the current one keeps serving)"
         );
         metrics::counter!(names::STREAM_RESETS_TOTAL).increment(1);
-        self.live = None;
-        self.building = None;
-        self.stream_created = None;
+        self.serving = None;
+        self.ahead.clear();
+        self.rebuild = None;
         if let Some(observer) = &self.state.config.observer {
             observer.reset();
         }
     }
 
-    /// Remembers the stream's creation time; a different one is a new stream.
-    fn note_stream_created(&mut self, created: time::OffsetDateTime) -> bool {
-        if self.live.is_none() {
-            self.stream_created = Some(created);
-            return true;
-        }
-        match self.stream_created.replace(created) {
-            Some(known) if known != created => {
-                self.reload("the stream was created again");
-                false
-            }
-            _ => true,
-        }
-    }
-
-    /// Sweeps expired rules, notices a stalled bootstrap or a silent live feed, and
-    /// starts a rebuild when the bloom filter needs one.
+    /// Sweeps expired rules, asks the stream where it stands after a silence, and
+    /// starts a rebuild when a bloom filter needs one.
     async fn housekeeping(&mut self) {
         if self.last_sweep.elapsed() >= self.state.config.sweep_interval {
             self.last_sweep = Instant::now();
@@ -246,191 +314,218 @@ impl Follower {
                 debug!(swept, "dropped expired rules");
             }
         }
-        if let Some(feed) = self.building.as_mut() {
-            check_idle_bootstrap(&self.js, &self.state, feed).await;
+        if self.serving.is_some() && self.last_message_at.elapsed() > self.silence {
+            self.after_silence().await;
         }
-        self.resubscribe_if_silent().await;
-        if self.building.is_none() && self.live.is_some() && self.state.replica.load().needs_rebuild() {
-            let stats = self.state.replica.load().stats();
+        let needs_rebuild = self
+            .serving
+            .as_ref()
+            .is_some_and(|serving| serving.replica.needs_rebuild());
+        if needs_rebuild && self.rebuild.is_none() {
+            self.start_rebuild();
+        }
+    }
+
+    /// After a silence: read what was missed, or reload if the stream went back.
+    async fn after_silence(&mut self) {
+        self.last_message_at = Instant::now();
+        self.silence = (self.silence * 2).min(SILENCE_MAX);
+        let Some(serving) = &self.serving else { return };
+        let facts = match self.reader.facts(&self.state.config.stream_name).await {
+            Ok(facts) => facts,
+            Err(error) => {
+                warn!(%error, "the live stream is silent and the stream does not answer");
+                return;
+            }
+        };
+        let recreated = matches!((facts.created_unix_ns, serving.created_unix_ns), (Some(now), Some(then)) if now != then);
+        if facts.last_sequence < serving.applied || recreated {
+            self.reload("the stream's last sequence is below what the list applied, or it was created again");
+        } else if facts.last_sequence > serving.applied {
             info!(
-                live = stats.live(),
-                dead = stats.bloom_dead,
-                inserted = stats.bloom_inserted,
-                capacity = stats.bloom_capacity,
-                "rebuilding the bloom filter"
+                applied = serving.applied,
+                last = facts.last_sequence,
+                "the live stream was silent; reading what was missed"
             );
-            match open(&self.state, &self.js, &self.client).await {
-                Ok(feed) => {
-                    if self.note_stream_created(feed.stream_created) {
-                        self.building = Some(feed);
+            match self
+                .reader
+                .batch(&self.state.config.stream_name, facts.last_sequence, 1, None)
+                .await
+            {
+                Ok(last) => {
+                    for message in last {
+                        self.ahead.insert(message.sequence, message);
                     }
+                    self.apply_ahead().await;
                 }
-                Err(error) => warn!(%error, "cannot open the stream for a rebuild; will retry"),
+                Err(error) => warn!(%error, "cannot read what the silence missed; will retry"),
             }
         }
     }
 
-    async fn resubscribe_if_silent(&mut self) {
-        let Some(feed) = self.live.as_mut() else { return };
-        if feed.last_message_at.elapsed() <= self.stall_after {
+    /// Loads a fresh replica in another task, sized for the live rules.
+    fn start_rebuild(&mut self) {
+        let Some(serving) = &self.serving else { return };
+        let stats = serving.replica.stats();
+        info!(
+            live = stats.live(),
+            dead = stats.bloom_dead,
+            inserted = stats.bloom_inserted,
+            capacity = stats.bloom_capacity,
+            "rebuilding the bloom filters"
+        );
+        let (state, reader) = (Arc::clone(&self.state), self.reader.clone());
+        let sizes = serving.replica.live_values();
+        let (done, receiver) = oneshot::channel();
+        tokio::spawn(async move {
+            let built = match load(&state, &reader, false, Some(sizes)).await {
+                Ok((replica, _)) if !replica.needs_rebuild() => Some(replica),
+                // A snapshot whose filters are already full: replay instead.
+                Ok(_) => replay(&state, &reader, sizes).await.ok(),
+                Err(error) => {
+                    warn!(%error, "cannot rebuild the bloom filters; will retry");
+                    None
+                }
+            };
+            let _ = done.send(built.map(|replica| {
+                let applied = replica.stats().last_sequence;
+                (replica, applied)
+            }));
+        });
+        self.rebuild = Some(receiver);
+    }
+
+    /// A rebuilt replica reads up to the serving one's sequence, then replaces it.
+    async fn on_rebuilt(&mut self, built: Option<(Arc<Replica>, u64)>) {
+        let (Some((replica, mut applied)), Some(serving)) = (built, &mut self.serving) else {
+            return;
+        };
+        if applied < serving.applied {
+            match self
+                .reader
+                .range(&self.state.config.stream_name, applied + 1, serving.applied)
+                .await
+            {
+                Ok(missed) => {
+                    for message in missed {
+                        apply_stored(&self.state, &replica, &message, false);
+                    }
+                    applied = serving.applied;
+                    replica.set_last_sequence(applied);
+                }
+                Err(error) => {
+                    warn!(%error, "cannot bring the rebuilt filters up to date; will retry");
+                    return;
+                }
+            }
+        }
+        if applied != serving.applied {
             return;
         }
-        let from = feed.replica.stats().last_sequence + 1;
-        match resume(
-            &self.state,
-            &self.js,
-            &self.client,
-            Arc::clone(&feed.replica),
-            from,
-        )
-        .await
-        {
-            Ok(resumed) => {
-                info!(
-                    silent_ms = feed.last_message_at.elapsed().as_millis() as u64,
-                    from, "live feed silent; resubscribed from the last applied sequence"
-                );
-                let went_back = resumed.stream_last_sequence + 1 < from;
-                let created = resumed.stream_created;
-                *feed = resumed;
-                if went_back {
-                    self.reload("the stream's last sequence is below what the list applied");
-                } else {
-                    self.note_stream_created(created);
-                }
-            }
-            Err(error) => warn!(%error, "live feed silent and cannot resubscribe; will retry"),
-        }
-        self.stall_after = (self.stall_after * 2).min(STALL_AFTER_MAX);
+        self.state.replica.store(Arc::clone(&replica));
+        serving.replica = replica;
+        self.state.rebuilds.fetch_add(1, Ordering::Relaxed);
+        metrics::counter!(names::BLOOM_REBUILDS_TOTAL).increment(1);
+        info!(live = serving.replica.stats().live(), "bloom filters rebuilt");
     }
 }
 
-async fn next_message(feed: &mut Option<Feed>) -> Option<Result<Message, OrderedError>> {
-    match feed {
-        Some(feed) => feed.messages.next().await,
-        None => std::future::pending().await,
-    }
-}
-
-/// Opens a feed that loads a fresh replica from the latest message of every subject.
-async fn open(
-    state: &ListState,
-    js: &jetstream::Context,
-    client: &async_nats::Client,
-) -> Result<Feed, OpenError> {
-    let mut stream = js.get_stream(&state.config.stream_name).await?;
-    let info = stream.info().await?;
-    let (stream_state, stream_created) = (info.state.clone(), info.created);
-    let replica = Arc::new(Replica::new(
-        usize::try_from(stream_state.messages).unwrap_or(usize::MAX),
-    ));
-    let consumer = stream
-        .create_consumer(OrderedConfig {
-            deliver_subject: client.new_inbox(),
-            filter_subject: STREAM_SUBJECTS.to_owned(),
-            deliver_policy: DeliverPolicy::LastPerSubject,
-            ..Default::default()
-        })
-        .await?;
-    let messages = consumer.messages().await?;
-    debug!(
-        messages = stream_state.messages,
-        last_sequence = stream_state.last_sequence,
-        "opened the revocation stream"
-    );
-    Ok(Feed {
-        messages,
-        replica,
-        target_sequence: stream_state.last_sequence,
-        complete: stream_state.messages == 0,
-        last_message_at: Instant::now(),
-        stream_created,
-        stream_last_sequence: stream_state.last_sequence,
+/// A live message's stored form: the original subject and the stream sequence come
+/// from the republish headers.
+fn stored_of(message: &async_nats::Message) -> Option<StoredMessage> {
+    let headers = message.headers.as_ref()?;
+    let header = |name: &str| headers.get(name).map(|value| value.as_str().to_owned());
+    Some(StoredMessage {
+        subject: header("Nats-Subject")?,
+        sequence: header("Nats-Sequence")?.parse().ok()?,
+        key_id: header(KEY_ID_HEADER),
+        signature: header(SIGNATURE_HEADER),
+        payload: message.payload.clone(),
     })
 }
 
-/// A feed that continues `replica` from stream sequence `from` (after a stall).
-async fn resume(
-    state: &ListState,
-    js: &jetstream::Context,
-    client: &async_nats::Client,
-    replica: Arc<Replica>,
-    from: u64,
-) -> Result<Feed, OpenError> {
-    let stream = js.get_stream(&state.config.stream_name).await?;
-    let info = stream.cached_info();
-    let (stream_created, stream_last_sequence) = (info.created, info.state.last_sequence);
-    let consumer = stream
-        .create_consumer(OrderedConfig {
-            deliver_subject: client.new_inbox(),
-            filter_subject: STREAM_SUBJECTS.to_owned(),
-            deliver_policy: DeliverPolicy::ByStartSequence { start_sequence: from },
-            ..Default::default()
-        })
-        .await?;
-    Ok(Feed {
-        messages: consumer.messages().await?,
-        replica,
-        target_sequence: 0,
-        complete: true,
-        last_message_at: Instant::now(),
-        stream_created,
-        stream_last_sequence,
-    })
-}
-
-/// Applies one stream message to a feed's replica; `serving`: the replica is (or is
-/// about to become, as the first one) the one checks read. Returns `false` when the
-/// message is older than what the feed applied: the stream went back.
-fn apply_message(state: &ListState, feed: &mut Feed, message: &Message, serving: bool) -> bool {
-    feed.last_message_at = Instant::now();
-    let Ok(info) = message.info() else {
-        debug!(subject = %message.subject, "a message without JetStream metadata; ignored");
-        return true;
-    };
-    let (sequence, pending, published) = (info.stream_sequence, info.pending, info.published);
-    if sequence <= feed.replica.stats().last_sequence {
-        return false;
-    }
-    let header = |name: &str| {
-        message
-            .headers
-            .as_ref()
-            .and_then(|headers| headers.get(name))
-            .map(|value| value.as_str())
-    };
+fn apply_stored(state: &ListState, replica: &Replica, message: &StoredMessage, serving: bool) {
     let incoming = Incoming {
         subject: &message.subject,
         payload: &message.payload,
-        key_id: header(KEY_ID_HEADER),
-        signature: header(SIGNATURE_HEADER),
-        sequence,
+        key_id: message.key_id.as_deref(),
+        signature: message.signature.as_deref(),
+        sequence: message.sequence,
     };
-    apply(state, &feed.replica, &incoming, serving);
-    if !feed.complete && (pending == 0 || sequence >= feed.target_sequence) {
-        feed.complete = true;
-    }
-    if serving && feed.complete {
-        let lag = time::OffsetDateTime::now_utc() - published;
-        metrics::histogram!(names::APPLY_LAG_SECONDS).record(lag.as_seconds_f64().max(0.0));
-    }
-    true
+    apply(state, replica, &incoming, serving);
 }
 
-/// A bootstrap that waits for messages the stream no longer has (they expired or were
-/// purged after it opened) would never complete: after a quiet spell, compare with the
-/// stream's current state.
-async fn check_idle_bootstrap(js: &jetstream::Context, state: &ListState, feed: &mut Feed) {
-    if feed.complete || feed.last_message_at.elapsed() < BOOTSTRAP_IDLE {
-        return;
-    }
-    let Ok(mut stream) = js.get_stream(&state.config.stream_name).await else {
-        return;
+/// Loads a replica: from the newest usable snapshot (unless the list replays, as the
+/// daemon's does), then every stored message after it up to the stream's last
+/// sequence as of the start. `serving`: the replica will serve as soon as it is
+/// loaded (the first load), so the observer is told and ticks count.
+async fn load(
+    state: &ListState,
+    reader: &DirectReader,
+    serving: bool,
+    sizes: Option<[usize; 3]>,
+) -> Result<(Arc<Replica>, StreamFacts), ReadError> {
+    let facts = reader.facts(&state.config.stream_name).await?;
+    let snapshot = match state.config.bootstrap {
+        Bootstrap::Snapshot if state.config.observer.is_none() => {
+            snapshots::newest(state, reader, &facts).await
+        }
+        _ => None,
     };
-    let Ok(info) = stream.info().await else {
-        return;
+    let from_snapshot = snapshot.as_ref().and_then(|snapshot| {
+        Replica::from_snapshot(snapshot, UnixSeconds::now())
+            .inspect_err(|error| warn!(%error, "refused a snapshot"))
+            .ok()
+    });
+    let replica = match from_snapshot {
+        Some(replica) => Arc::new(replica),
+        None => {
+            let messages =
+                usize::try_from(facts.last_sequence.saturating_sub(facts.first_sequence)).unwrap_or(0);
+            Arc::new(match sizes {
+                Some(sizes) => Replica::with_capacities(sizes),
+                None => Replica::new(messages),
+            })
+        }
     };
-    if info.state.messages == 0 || info.state.last_sequence <= feed.replica.stats().last_sequence {
-        feed.complete = true;
+    let mut next = replica.stats().last_sequence + 1;
+    while next <= facts.last_sequence {
+        let batch = reader
+            .batch(&state.config.stream_name, next, crate::direct::BATCH, None)
+            .await?;
+        let Some(last) = batch.last().map(|message| message.sequence) else {
+            break;
+        };
+        for message in batch
+            .iter()
+            .filter(|message| message.sequence <= facts.last_sequence)
+        {
+            apply_stored(state, &replica, message, serving);
+        }
+        next = last + 1;
     }
+    replica.set_last_sequence(facts.last_sequence);
+    if serving {
+        state.note_applied(facts.last_sequence);
+    }
+    Ok((replica, facts))
+}
+
+/// A replica from every stored message, sized as given (a rebuild whose snapshot's
+/// filters are already full).
+async fn replay(
+    state: &ListState,
+    reader: &DirectReader,
+    sizes: [usize; 3],
+) -> Result<Arc<Replica>, ReadError> {
+    let facts = reader.facts(&state.config.stream_name).await?;
+    let replica = Arc::new(Replica::with_capacities(sizes));
+    for message in reader
+        .range(&state.config.stream_name, 1, facts.last_sequence)
+        .await?
+    {
+        apply_stored(state, &replica, &message, false);
+    }
+    replica.set_last_sequence(facts.last_sequence);
+    Ok(replica)
 }

@@ -157,6 +157,12 @@ impl RevocationList {
         self.running.state.applied.subscribe()
     }
 
+    /// How many snapshots were refused (unverified, cut short, another stream, older
+    /// than what the stream holds).
+    pub fn refused_snapshots(&self) -> u64 {
+        self.running.state.refused_snapshots.load(Ordering::Relaxed)
+    }
+
     /// How many times the bloom filter was rebuilt.
     pub fn rebuilds(&self) -> u64 {
         self.running.state.rebuilds.load(Ordering::Relaxed)

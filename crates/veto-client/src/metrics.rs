@@ -18,6 +18,8 @@ pub mod names {
     pub const READY: &str = "veto_client_ready";
     /// Counter: times the stream went back (restored, recreated) and the list reloaded.
     pub const STREAM_RESETS_TOTAL: &str = "veto_client_stream_resets_total";
+    /// Counter: snapshots refused, by `reason` (unsigned, forged, truncated, older_than_the_stream, …).
+    pub const SNAPSHOTS_REFUSED_TOTAL: &str = "veto_client_snapshots_refused_total";
     /// Counter: bloom filter rebuilds.
     pub const BLOOM_REBUILDS_TOTAL: &str = "veto_client_bloom_rebuilds_total";
     /// Gauge: keys in the bloom filter whose rule is gone.

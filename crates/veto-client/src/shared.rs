@@ -45,6 +45,8 @@ pub(crate) struct ListState {
     pub(crate) rejected_events: AtomicU64,
     /// Events valid but out of place (replayed): they changed nothing.
     pub(crate) replayed_events: AtomicU64,
+    /// Snapshots refused (unverified, cut short, another stream, too old).
+    pub(crate) refused_snapshots: AtomicU64,
 }
 
 impl ListState {
@@ -63,6 +65,7 @@ impl ListState {
             rebuilds: AtomicU64::new(0),
             rejected_events: AtomicU64::new(0),
             replayed_events: AtomicU64::new(0),
+            refused_snapshots: AtomicU64::new(0),
         }
     }
 

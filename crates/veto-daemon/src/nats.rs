@@ -3,7 +3,7 @@
 use std::time::Duration;
 
 use anyhow::{Context as _, bail};
-use async_nats::jetstream::stream::{Config, DiscardPolicy, StorageType};
+use async_nats::jetstream::stream::{Config, DiscardPolicy, Republish, StorageType};
 use async_nats::jetstream::{self, stream};
 use secrecy::ExposeSecret;
 use tracing::{info, warn};
@@ -23,8 +23,15 @@ pub fn jetstream_config(settings: &StreamSettings) -> Config {
         num_replicas: settings.replicas,
         storage: StorageType::File,
         discard: DiscardPolicy::Old,
-        // Lets readers fetch one key's latest message without a consumer.
+        // Readers read without a consumer: the list at start, a gap, one key.
         allow_direct: true,
+        // Every stored message, with its sequence, to core subscribers: the live feed
+        // of every service, with no per-service state on the server.
+        republish: Some(Republish {
+            source: veto_proto::subject::FORMER_STREAM_SUBJECTS.to_owned(),
+            destination: veto_proto::subject::LIVE_SUBJECTS.to_owned(),
+            headers_only: false,
+        }),
         ..Default::default()
     }
 }
@@ -113,7 +120,10 @@ pub async fn ensure_stream(
     };
     let config = &existing.config;
     let mut problems = Vec::new();
-    if config.subjects != wanted.subjects {
+    // A stream of an earlier veto captured `veto.v1.>`; it is narrowed to what veto
+    // stores, so that the live republish and presence subjects are not captured.
+    let former = config.subjects == [veto_proto::subject::FORMER_STREAM_SUBJECTS];
+    if config.subjects != wanted.subjects && !former {
         problems.push(format!(
             "subjects are {:?}, veto needs {:?}",
             config.subjects, wanted.subjects
@@ -140,9 +150,18 @@ pub async fn ensure_stream(
     let needs_update = config.max_age < wanted.max_age
         || config.duplicate_window < wanted.duplicate_window
         || config.num_replicas != wanted.num_replicas
-        || !config.allow_direct;
+        || !config.allow_direct
+        || former
+        || config
+            .republish
+            .as_ref()
+            .map(|republish| (&republish.source, &republish.destination))
+            != wanted
+                .republish
+                .as_ref()
+                .map(|republish| (&republish.source, &republish.destination));
     if needs_update {
-        warn!(stream = %settings.name, "updating stream settings (max_age, duplicate window, replicas, direct get)");
+        warn!(stream = %settings.name, "updating stream settings (subjects, max_age, duplicate window, replicas, direct get, republish)");
         let updated = stream::Config {
             max_age: config.max_age.max(wanted.max_age),
             duplicate_window: config.duplicate_window.max(wanted.duplicate_window),

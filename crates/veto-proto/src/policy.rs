@@ -97,7 +97,10 @@ impl StreamSettings {
         }
         Ok(StreamSettings {
             name: name.to_owned(),
-            subjects: vec![STREAM_SUBJECTS.to_owned()],
+            subjects: STREAM_SUBJECTS
+                .iter()
+                .map(|subject| (*subject).to_owned())
+                .collect(),
             max_msgs_per_subject: 1,
             max_age: policy.retention(),
             duplicate_window: StreamSettings::MIN_DUPLICATE_WINDOW,
@@ -131,7 +134,10 @@ mod tests {
     fn stream_settings_follow_the_design() {
         let policy = TokenPolicy::default();
         let settings = StreamSettings::new("VETO", &policy, 3).unwrap();
-        assert_eq!(settings.subjects, vec!["veto.v1.>".to_owned()]);
+        assert_eq!(
+            settings.subjects,
+            vec!["veto.v1.rule.>".to_owned(), "veto.v1.tick".to_owned()]
+        );
         assert_eq!(settings.max_msgs_per_subject, 1);
         assert!(settings.max_age >= policy.max_token_ttl + policy.leeway);
         assert!(settings.duplicate_window >= Duration::from_secs(120));

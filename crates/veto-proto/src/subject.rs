@@ -7,8 +7,20 @@
 use crate::digest::KeyDigest;
 use crate::kind::RuleKind;
 
-/// Every subject veto publishes on; the stream captures exactly these.
-pub const STREAM_SUBJECTS: &str = "veto.v1.>";
+/// Every subject the stream captures: rules (and lifts) and ticks. Nothing else under
+/// `veto.v1.` is stored (live republishes, presence).
+pub const STREAM_SUBJECTS: [&str; 2] = ["veto.v1.rule.>", "veto.v1.tick"];
+
+/// The subjects veto's stream captured before it republished: an existing stream with
+/// these is narrowed to [`STREAM_SUBJECTS`].
+pub const FORMER_STREAM_SUBJECTS: &str = "veto.v1.>";
+
+/// Where the stream republishes each stored message, with its stream sequence
+/// (`Nats-Sequence`) and original subject (`Nats-Subject`), for core subscribers.
+pub const LIVE_SUBJECTS: &str = "veto.v1.live.>";
+
+/// The prefix of [`LIVE_SUBJECTS`].
+pub const LIVE_SUBJECT_PREFIX: &str = "veto.v1.live.";
 
 /// The prefix of every rule subject.
 pub const RULE_SUBJECT_PREFIX: &str = "veto.v1.rule.";
@@ -47,7 +59,8 @@ mod tests {
         );
         assert_eq!(rule_subjects_of_kind(RuleKind::Jti), "veto.v1.rule.jti.*");
         assert_eq!(TICK_SUBJECT, "veto.v1.tick");
-        assert_eq!(STREAM_SUBJECTS, "veto.v1.>");
+        assert_eq!(STREAM_SUBJECTS, ["veto.v1.rule.>", "veto.v1.tick"]);
+        assert_eq!(LIVE_SUBJECTS, "veto.v1.live.>");
     }
 
     #[test]

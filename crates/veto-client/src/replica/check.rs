@@ -7,24 +7,11 @@
 use std::sync::atomic::Ordering;
 
 use veto_proto::{KeyDigest, RuleKind, TokenFacts, UnixSeconds};
-use xxhash_rust::xxh3::xxh3_64_with_seed;
 
 use super::{Replica, kind_index};
 use crate::exact::{ExactMap, IssuedBeforeTimes, StoredDigest};
 
-/// The bloom filter's key for a claim value: xxh3 of the value, seeded by kind. The
-/// issuer scope is left out on purpose, so a check hashes each claim once whether
-/// rules are scoped or not; the exact set tells scopes apart.
-#[inline]
-pub fn bloom_key(kind: RuleKind, value: &str) -> u64 {
-    let seed = match kind {
-        RuleKind::Jti => 0x6a74_6900,
-        RuleKind::Sub => 0x7375_6200,
-        RuleKind::Sid => 0x7369_6400,
-        RuleKind::All => 0x616c_6c00,
-    };
-    xxh3_64_with_seed(value.as_bytes(), seed)
-}
+pub use veto_proto::snapshot::bloom_key;
 
 impl Replica {
     /// Which rule kind, if any, revokes this token now. Allocates nothing; takes a
@@ -32,7 +19,7 @@ impl Replica {
     #[inline]
     pub fn lookup(&self, token: &TokenFacts<'_>) -> Option<RuleKind> {
         if let Some(jti) = token.jti
-            && self.bloom.may_contain(bloom_key(RuleKind::Jti, jti))
+            && self.blooms[0].bloom.may_contain(bloom_key(RuleKind::Jti, jti))
             && self.probe(&self.jti, RuleKind::Jti, token.iss, jti, |expires_at| {
                 UnixSeconds::now().0 < i64::from(expires_at)
             })
@@ -44,7 +31,9 @@ impl Replica {
             (RuleKind::Sid, token.sid, &self.sid),
         ] {
             if let Some(value) = claim
-                && self.bloom.may_contain(bloom_key(kind, value))
+                && self.blooms[kind_index(kind)]
+                    .bloom
+                    .may_contain(bloom_key(kind, value))
                 && self.probe(map, kind, token.iss, value, |times| {
                     times.revokes(token.iat, UnixSeconds::now())
                 })

@@ -160,9 +160,10 @@ impl Replica {
                 };
                 seen.store(true, Ordering::Release);
                 // After the exact set: a reader that sees these bits finds the entry.
-                self.bloom.insert(bloom_key(kind, value));
+                let filter = &self.blooms[index];
+                filter.bloom.insert(bloom_key(kind, value));
                 if was_new {
-                    self.bloom_inserted.fetch_add(1, Ordering::Relaxed);
+                    filter.inserted.fetch_add(1, Ordering::Relaxed);
                 }
                 was_new
             }
@@ -198,7 +199,7 @@ impl Replica {
         if removed {
             self.live[kind_index(kind)].fetch_sub(1, Ordering::Relaxed);
             if kind != RuleKind::All {
-                self.bloom_dead.fetch_add(1, Ordering::Relaxed);
+                self.blooms[kind_index(kind)].dead.fetch_add(1, Ordering::Relaxed);
             }
         }
     }
@@ -239,8 +240,9 @@ impl Replica {
         for (live, removed) in self.live.iter().zip(removed) {
             live.fetch_sub(removed, Ordering::Relaxed);
         }
-        self.bloom_dead
-            .fetch_add(removed[..3].iter().sum(), Ordering::Relaxed);
+        for (filter, removed) in self.blooms.iter().zip(removed) {
+            filter.dead.fetch_add(removed, Ordering::Relaxed);
+        }
         self.lifted.retain(|_, rule_expires_at| *rule_expires_at > now);
         removed.iter().sum()
     }
