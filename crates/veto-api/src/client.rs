@@ -17,6 +17,7 @@ use crate::revocations::{
 };
 use crate::routes;
 use crate::status::{DaemonStatus, Health};
+use crate::stream::{ChangesQuery, ChangesResponse, SnapshotWritten};
 
 /// Why a call did not get the answer it asked for.
 #[derive(Debug, thiserror::Error)]
@@ -227,6 +228,44 @@ impl AdminClient {
         } else {
             Err(api_error(status, &headers, &bytes))
         }
+    }
+
+    /// `GET /v1/snapshot`: the newest snapshot's stream sequence and signed bytes, or
+    /// `None` when `held` (a sequence) is still the newest (304).
+    pub async fn snapshot(&self, held: Option<u64>) -> Result<Option<(u64, Vec<u8>)>, AdminError> {
+        let url = self.endpoint(&["v1", "snapshot"])?;
+        let mut request = self.authorized(Method::GET, url);
+        if let Some(sequence) = held {
+            request = request.header(reqwest::header::IF_NONE_MATCH, routes::etag(sequence));
+        }
+        let (status, headers, bytes) = self.send(request).await?;
+        if status == StatusCode::NOT_MODIFIED {
+            return Ok(None);
+        }
+        if !status.is_success() {
+            return Err(api_error(status, &headers, &bytes));
+        }
+        let sequence = headers
+            .get(reqwest::header::ETAG)
+            .and_then(|value| value.to_str().ok())
+            .and_then(routes::parse_etag)
+            .ok_or_else(|| self.unexpected("a snapshot without its ETag"))?;
+        Ok(Some((sequence, bytes)))
+    }
+
+    /// `POST /v1/snapshot`: write a snapshot now (unless the list has not moved since
+    /// the newest).
+    pub async fn write_snapshot(&self) -> Result<Reply<SnapshotWritten>, AdminError> {
+        let url = self.endpoint(&["v1", "snapshot"])?;
+        let (status, headers, bytes) = self.send(self.authorized(Method::POST, url)).await?;
+        self.reply(status, &headers, &bytes)
+    }
+
+    /// `GET /v1/changes?after=&limit=`: the stream's messages after a sequence.
+    pub async fn changes(&self, query: &ChangesQuery) -> Result<Reply<ChangesResponse>, AdminError> {
+        let url = self.endpoint(&["v1", "changes"])?;
+        let (status, headers, bytes) = self.send(self.authorized(Method::GET, url).query(query)).await?;
+        self.reply(status, &headers, &bytes)
     }
 
     /// `GET /v1/status`: the daemon's state, machine-readable.

@@ -84,6 +84,8 @@ error_codes! {
     Forbidden = (403, "forbidden"),
     /// No live rule for that key.
     NotFound = (404, "not_found"),
+    /// This daemon writes no snapshots (`snapshot.enabled = false`).
+    SnapshotsDisabled = (404, "snapshots_disabled"),
     /// No route has that path.
     NoSuchRoute = (404, "no_such_route"),
     /// The route does not take that method.
@@ -95,6 +97,9 @@ error_codes! {
     /// A lift whose caller did not see the rule now held (another revocation landed
     /// first, or `If-Match` names another version): read it again and decide.
     Conflict = (409, "conflict"),
+    /// `after` is older than what the stream keeps (or beyond its end: the stream went
+    /// back): load the snapshot again.
+    Gone = (410, "gone"),
     /// The body (or a batch's item count) is over the limit.
     PayloadTooLarge = (413, "payload_too_large"),
     /// The body is not of the media type the route takes.

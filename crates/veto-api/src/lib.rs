@@ -37,6 +37,7 @@ pub mod idp;
 pub mod revocations;
 pub mod routes;
 pub mod status;
+pub mod stream;
 
 #[cfg(feature = "client")]
 pub use client::{AdminClient, AdminError, Reply, Revoked};
@@ -47,3 +48,4 @@ pub use revocations::{
     RevokeRequest, RevokeTokenForm, RuleKey, RuleResponse,
 };
 pub use status::{DaemonStatus, Health, ListStatus, RulesByKind, StreamStatus};
+pub use stream::{ChangesQuery, ChangesResponse, SnapshotWritten, StoredEvent};

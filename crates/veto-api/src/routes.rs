@@ -20,6 +20,10 @@ pub const OAUTH_REVOKE: &str = "/oauth2/revoke";
 pub const OIDC_BACKCHANNEL_LOGOUT: &str = "/oidc/backchannel-logout";
 /// Shared Signals push receiver, RFC 8935 (the default path; configurable).
 pub const SSF_EVENTS: &str = "/ssf/events";
+/// The newest snapshot of the list (signed bytes).
+pub const SNAPSHOT: &str = "/v1/snapshot";
+/// The stream's messages after a sequence.
+pub const CHANGES: &str = "/v1/changes";
 /// The daemon's machine-readable status.
 pub const STATUS: &str = "/v1/status";
 /// Liveness.
@@ -268,6 +272,45 @@ pub const ROUTES: &[Route] = &[
                 ErrorCode::AuthenticationFailed,
             ],
             IDP_WRITES,
+        ],
+    },
+    Route {
+        method: "GET",
+        path: SNAPSHOT,
+        access: Access::Read,
+        success: &[200, 304],
+        errors: &[
+            ANY,
+            AUTHENTICATED,
+            READS_THE_LIST,
+            &[ErrorCode::SnapshotsDisabled],
+        ],
+    },
+    Route {
+        method: "POST",
+        path: SNAPSHOT,
+        access: Access::Revoke,
+        success: &[200],
+        errors: &[
+            ANY,
+            AUTHENTICATED,
+            READS_THE_LIST,
+            &[ErrorCode::SnapshotsDisabled, ErrorCode::NatsUnavailable],
+        ],
+    },
+    Route {
+        method: "GET",
+        path: CHANGES,
+        access: Access::Read,
+        success: &[200],
+        errors: &[
+            ANY,
+            AUTHENTICATED,
+            &[
+                ErrorCode::InvalidQuery,
+                ErrorCode::Gone,
+                ErrorCode::NatsUnavailable,
+            ],
         ],
     },
     Route {

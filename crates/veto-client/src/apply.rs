@@ -7,9 +7,8 @@ use std::sync::atomic::Ordering;
 
 use tracing::{debug, warn};
 use veto_proto::subject::parse_rule_subject;
-use veto_proto::{Applied, Event, KeyedEvent, UnixSeconds};
+use veto_proto::{Applied, KeyedEvent, UnixSeconds};
 
-use crate::config::EventTrust;
 use crate::metrics::names;
 use crate::observer::Change;
 use crate::replica::Replica;
@@ -33,19 +32,12 @@ pub(crate) struct Incoming<'a> {
 /// told to the observer.
 pub(crate) fn apply(state: &ListState, replica: &Replica, message: &Incoming<'_>, serving: bool) {
     let sequence = message.sequence;
-    let verified = match &state.config.trust {
-        EventTrust::AcceptUnsigned => Ok(()),
-        EventTrust::SignedBy(keys) => keys.verify(
-            message.subject,
-            message.payload,
-            message.key_id,
-            message.signature,
-        ),
-    };
-    let event = match verified {
-        Ok(()) => Event::decode_keyed(message.subject, message.payload).map_err(|error| error.code()),
-        Err(rejection) => Err(rejection.code()),
-    };
+    let event = state.config.trust.open(
+        message.subject,
+        message.payload,
+        message.key_id,
+        message.signature,
+    );
     let observer = state.config.observer.as_deref().filter(|_| serving);
     let change = match &event {
         Ok(KeyedEvent::Rule(rule, digest)) => {
@@ -114,7 +106,7 @@ fn count_replay(state: &ListState, applied: Applied, message: &Incoming<'_>) {
 
 #[cfg(test)]
 mod tests {
-    use veto_proto::{RuleKind, Tick, TokenPolicy};
+    use veto_proto::{Event, RuleKind, Tick, TokenPolicy};
 
     use super::*;
     use crate::config::ListConfig;

@@ -18,7 +18,7 @@ use futures_util::StreamExt;
 use serde::Serialize;
 
 /// How many messages one direct get asks for.
-pub(crate) const BATCH: usize = 10_000;
+pub const BATCH: usize = 10_000;
 /// The most bytes one direct get asks the server to send.
 const BATCH_MAX_BYTES: usize = 8 * 1024 * 1024;
 /// How long one direct get may take.
@@ -26,34 +26,34 @@ const BATCH_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// A message as the stream stores it.
 #[derive(Clone, Debug)]
-pub(crate) struct StoredMessage {
+pub struct StoredMessage {
     /// The subject it was published on.
-    pub(crate) subject: String,
+    pub subject: String,
     /// Its stream sequence.
-    pub(crate) sequence: u64,
+    pub sequence: u64,
     /// `Veto-Key-Id`.
-    pub(crate) key_id: Option<String>,
+    pub key_id: Option<String>,
     /// `Veto-Signature`.
-    pub(crate) signature: Option<String>,
+    pub signature: Option<String>,
     /// The body.
-    pub(crate) payload: Bytes,
+    pub payload: Bytes,
 }
 
 /// What the stream is, as of one look.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) struct StreamFacts {
+pub struct StreamFacts {
     /// Its first stored sequence (0 when empty).
-    pub(crate) first_sequence: u64,
+    pub first_sequence: u64,
     /// Its last sequence.
-    pub(crate) last_sequence: u64,
+    pub last_sequence: u64,
     /// When it was created, unix nanoseconds; `None` for a mirror (its own creation
     /// says nothing about the stream it mirrors).
-    pub(crate) created_unix_ns: Option<i64>,
+    pub created_unix_ns: Option<i64>,
 }
 
 /// Why a read failed (logged and retried by the caller).
 #[derive(Debug, thiserror::Error)]
-pub(crate) enum ReadError {
+pub enum ReadError {
     #[error("looking up stream {stream}: {error}")]
     Stream { stream: String, error: String },
     #[error("direct get on {stream}: {error}")]
@@ -79,7 +79,7 @@ struct MultiLastRequest<'a> {
 
 /// Direct reads through one connection, in one JetStream domain.
 #[derive(Clone, Debug)]
-pub(crate) struct DirectReader {
+pub struct DirectReader {
     client: async_nats::Client,
     js: jetstream::Context,
     /// `$JS.API`, or `$JS.<domain>.API`.
@@ -88,7 +88,7 @@ pub(crate) struct DirectReader {
 
 impl DirectReader {
     /// A reader through `client`, in JetStream domain `domain` (none: the account's own).
-    pub(crate) fn new(client: async_nats::Client, domain: Option<&str>) -> DirectReader {
+    pub fn new(client: async_nats::Client, domain: Option<&str>) -> DirectReader {
         let (js, api_prefix) = match domain {
             Some(domain) => (
                 jetstream::with_domain(client.clone(), domain),
@@ -104,7 +104,7 @@ impl DirectReader {
     }
 
     /// The stream's first and last sequence and creation time (one request).
-    pub(crate) async fn facts(&self, stream: &str) -> Result<StreamFacts, ReadError> {
+    pub async fn facts(&self, stream: &str) -> Result<StreamFacts, ReadError> {
         let found = self
             .js
             .get_stream(stream)
@@ -127,7 +127,7 @@ impl DirectReader {
 
     /// The stored messages from sequence `from`, at most `batch` of them (only those
     /// on `subject`, when given), in sequence order.
-    pub(crate) async fn batch(
+    pub async fn batch(
         &self,
         stream: &str,
         from: u64,
@@ -145,12 +145,7 @@ impl DirectReader {
     }
 
     /// Every stored message from sequence `from` up to and including `to`.
-    pub(crate) async fn range(
-        &self,
-        stream: &str,
-        from: u64,
-        to: u64,
-    ) -> Result<Vec<StoredMessage>, ReadError> {
+    pub async fn range(&self, stream: &str, from: u64, to: u64) -> Result<Vec<StoredMessage>, ReadError> {
         let mut messages = Vec::new();
         let mut next = from;
         while next <= to {
@@ -166,11 +161,7 @@ impl DirectReader {
 
     /// The last message on each subject matching `subjects` (few of them: the server
     /// answers at most about a thousand).
-    pub(crate) async fn last_of(
-        &self,
-        stream: &str,
-        subjects: &[&str],
-    ) -> Result<Vec<StoredMessage>, ReadError> {
+    pub async fn last_of(&self, stream: &str, subjects: &[&str]) -> Result<Vec<StoredMessage>, ReadError> {
         let request = MultiLastRequest {
             multi_last: subjects,
             batch: 1024,

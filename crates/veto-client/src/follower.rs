@@ -477,6 +477,12 @@ async fn load(
             .inspect_err(|error| warn!(%error, "refused a snapshot"))
             .ok()
     });
+    state.loaded_snapshot.store(
+        from_snapshot
+            .as_ref()
+            .map_or(0, |replica| replica.stats().last_sequence),
+        Ordering::Relaxed,
+    );
     let replica = match from_snapshot {
         Some(replica) => Arc::new(replica),
         None => {

@@ -23,7 +23,9 @@
 //!   path (`replica/check.rs`) and its writer's side (`replica/write.rs`).
 //! - [`bloom`]: the lock-free split-block bloom filter.
 //! - [`exact`]: the compact concurrent exact set.
-//! - [`follower`]: the task that bootstraps, follows, sweeps and rebuilds.
+//! - [`follower`]: the task that loads, follows, fills gaps, sweeps and rebuilds.
+//! - [`direct`]: reading the stream without a consumer (direct gets);
+//!   [`snapshots`]: finding and reading the newest snapshot.
 //! - `shared`: the state the handle, the follower and the watcher share.
 //! - `watcher`: turns tick age into the stale bit; exports metrics.
 //! - [`observer`]: the hook a daemon keeps its listing index with.
@@ -68,7 +70,7 @@ mod apply;
 pub mod bloom;
 pub mod config;
 mod counters;
-mod direct;
+pub mod direct;
 pub mod error;
 pub mod exact;
 pub mod follower;

@@ -163,6 +163,22 @@ impl RevocationList {
         self.running.state.refused_snapshots.load(Ordering::Relaxed)
     }
 
+    /// The stream sequence of the snapshot the newest load (the first, or a rebuild)
+    /// started from; 0 when it replayed the stream.
+    pub fn loaded_snapshot(&self) -> u64 {
+        self.running.state.loaded_snapshot.load(Ordering::Relaxed)
+    }
+
+    /// What the list holds now, sorted (rule digests and times, tombstones): two lists
+    /// that agree on it answer every check alike.
+    pub fn content(&self) -> crate::replica::ReplicaContent {
+        self.running
+            .state
+            .replica
+            .load()
+            .content(veto_proto::UnixSeconds::now())
+    }
+
     /// How many times the bloom filter was rebuilt.
     pub fn rebuilds(&self) -> u64 {
         self.running.state.rebuilds.load(Ordering::Relaxed)

@@ -47,6 +47,8 @@ pub(crate) struct ListState {
     pub(crate) replayed_events: AtomicU64,
     /// Snapshots refused (unverified, cut short, another stream, too old).
     pub(crate) refused_snapshots: AtomicU64,
+    /// The sequence of the snapshot the newest load started from (0: it replayed).
+    pub(crate) loaded_snapshot: AtomicU64,
 }
 
 impl ListState {
@@ -66,6 +68,7 @@ impl ListState {
             rejected_events: AtomicU64::new(0),
             replayed_events: AtomicU64::new(0),
             refused_snapshots: AtomicU64::new(0),
+            loaded_snapshot: AtomicU64::new(0),
         }
     }
 

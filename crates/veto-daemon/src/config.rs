@@ -48,6 +48,8 @@ pub struct Settings {
     pub oauth: Option<JwtSection>,
     /// Event signing.
     pub signing: SigningSection,
+    /// Snapshots of the list for fast bootstrap.
+    pub snapshot: crate::snapshot::SnapshotSection,
     /// The admin console under `/ui`.
     pub ui: crate::ui::UiSettings,
     /// Identity providers that feed veto: OIDC back-channel logout, Shared Signals.
@@ -67,6 +69,7 @@ impl Default for Settings {
             auth: AuthSection::default(),
             oauth: None,
             signing: SigningSection::default(),
+            snapshot: crate::snapshot::SnapshotSection::default(),
             ui: crate::ui::UiSettings::default(),
             idp: IdpSection::default(),
         }

@@ -152,6 +152,25 @@ impl RuleIndex {
             .collect()
     }
 
+    /// Every live rule and live tombstone, with the stream sequence they stand at: what
+    /// a snapshot holds. One consistent read.
+    pub fn live_state(&self, now: UnixSeconds) -> (u64, Vec<RevocationRule>, Vec<(KeyDigest, UnixSeconds)>) {
+        let keys = self.keys.read().unwrap_or_else(|poison| poison.into_inner());
+        let sequence = *self.applied_sequence.borrow();
+        let mut rules = Vec::new();
+        let mut tombstones = Vec::new();
+        for ((_, digest), view) in keys.iter() {
+            match &view.entry {
+                Some(KeyEntry::Held(rule)) if rule.expires_at > now => rules.push(rule.clone()),
+                Some(KeyEntry::Lifted(_, rule_expires_at)) if *rule_expires_at > now => {
+                    tombstones.push((*digest, *rule_expires_at));
+                }
+                _ => {}
+            }
+        }
+        (sequence, rules, tombstones)
+    }
+
     /// The highest stream sequence the index has applied.
     pub fn applied_sequence(&self) -> u64 {
         *self.applied_sequence.borrow()
@@ -300,12 +319,13 @@ impl Observer for RuleIndex {
                 sequence
             }
         };
-        drop(keys);
+        // Under the lock: a reader of the keys reads the sequence they stand at.
         self.applied_sequence.send_if_modified(|applied| {
             let advanced = sequence > *applied;
             *applied = (*applied).max(sequence);
             advanced
         });
+        drop(keys);
     }
 
     fn sweep(&self, now: UnixSeconds) {

@@ -19,7 +19,8 @@
 //! - [`publisher`]: durable, non-weakening, idempotent writes (compare-and-set);
 //!   [`signer`]: the event signing key.
 //! - [`index`]: every live rule in full, kept from what the replica applies;
-//!   [`repair`]: publishes a key's state again when something else sits on its subject.
+//!   [`repair`]: publishes a key's state again when something else sits on its subject;
+//!   [`snapshot`]: writes the whole list, signed once, for fast bootstrap.
 //! - [`api`]: routes, handlers, extractors and the OpenAPI document; [`error`]: the
 //!   one error type (codes from `veto-api`).
 //! - [`auth`]: API keys and admin JWTs; [`ratelimit`]: per-principal limits.
@@ -63,6 +64,7 @@ pub mod publisher;
 pub mod ratelimit;
 pub mod repair;
 pub mod signer;
+pub mod snapshot;
 pub mod state;
 pub mod ticker;
 pub mod ui;
@@ -95,8 +97,8 @@ use crate::ticker::TickHealth;
 pub struct Application {
     listener: TcpListener,
     state: Arc<AppState>,
-    ticker: JoinHandle<()>,
-    repairer: JoinHandle<()>,
+    /// The ticker, the repairer and the snapshot writer: stopped with the server.
+    tasks: Vec<JoinHandle<()>>,
 }
 
 impl Application {
@@ -109,7 +111,8 @@ impl Application {
         let stream_settings = StreamSettings::new(&settings.stream.name, &policy, settings.stream.replicas)?;
         let client = nats::connect(&settings.nats).await?;
         let js = jetstream::new(client.clone());
-        nats::ensure_stream(&js, &stream_settings).await?;
+        let stream_info = nats::ensure_stream(&js, &stream_settings).await?;
+        let stream_created_unix_ns = i64::try_from(stream_info.created.unix_timestamp_nanos()).unwrap_or(0);
         let stream = js
             .get_stream(&settings.stream.name)
             .await
@@ -126,8 +129,11 @@ impl Application {
         } else {
             Arc::clone(&index) as Arc<dyn veto_client::Observer>
         };
+        // The index needs every rule in full: the daemon replays the stream, never a
+        // snapshot.
         let mut list_config = ListConfig::default()
             .stream_name(&settings.stream.name)
+            .bootstrap(veto_client::Bootstrap::Replay)
             .observed_by(observer);
         if let Some(signer) = &signer {
             // The daemon's own replica trusts what it signs, and the keys it is told to
@@ -152,16 +158,35 @@ impl Application {
             signer.clone(),
         );
 
-        let repairer = tokio::spawn(repair::run(Arc::clone(&index), publisher.clone()));
+        let mut tasks = vec![tokio::spawn(repair::run(Arc::clone(&index), publisher.clone()))];
         let ticks = Arc::new(TickHealth::default());
         let daemon_id = settings.daemon_id.clone().unwrap_or_else(default_daemon_id);
-        let ticker = tokio::spawn(ticker::run(
+        let snapshots = if settings.snapshot.enabled {
+            let bucket = settings.snapshot.bucket.clone().unwrap_or_else(|| {
+                ListConfig::default()
+                    .stream_name(&settings.stream.name)
+                    .snapshot_bucket_name()
+            });
+            let writer = Arc::new(snapshot::SnapshotWriter::new(
+                Arc::clone(&index),
+                signer.clone(),
+                (settings.stream.name.clone(), stream_created_unix_ns),
+                daemon_id.clone(),
+                snapshot::bucket(&js, &bucket, settings.stream.replicas).await?,
+                settings.snapshot.clone(),
+            ));
+            tasks.push(tokio::spawn(Arc::clone(&writer).run(list.clone())));
+            Some(writer)
+        } else {
+            None
+        };
+        tasks.push(tokio::spawn(ticker::run(
             js,
             daemon_id.clone(),
             settings.api.tick_interval,
             Arc::clone(&ticks),
             signer,
-        ));
+        )));
 
         let listener = TcpListener::bind(settings.listen)
             .await
@@ -184,12 +209,12 @@ impl Application {
             oauth_validator,
             console,
             idp,
+            snapshots,
         });
         Ok(Application {
             listener,
             state,
-            ticker,
-            repairer,
+            tasks,
         })
     }
 
@@ -212,8 +237,7 @@ impl Application {
         let Application {
             listener,
             state,
-            ticker,
-            repairer,
+            tasks,
         } = self;
         let grace = state.settings.api.shutdown_grace;
         let client = state.client.clone();
@@ -238,8 +262,9 @@ impl Application {
             served = server => served.context("serving HTTP")?,
             () = grace_expired => warn!(?grace, "grace period over; stopping with requests in flight"),
         }
-        ticker.abort();
-        repairer.abort();
+        for task in tasks {
+            task.abort();
+        }
         if let Err(error) = client.flush().await {
             warn!(%error, "flushing the NATS connection");
         }

@@ -25,6 +25,12 @@ pub mod names {
     /// Counter: keys published again because something else sat on their subject, by
     /// `what` (`rule`, `lift`).
     pub const REPAIRS_TOTAL: &str = "veto_repairs_total";
+    /// Gauge: bytes of the newest snapshot written.
+    pub const SNAPSHOT_BYTES: &str = "veto_snapshot_bytes";
+    /// Gauge: the stream sequence of the newest snapshot written.
+    pub const SNAPSHOT_SEQUENCE: &str = "veto_snapshot_sequence";
+    /// Counter: snapshots written.
+    pub const SNAPSHOTS_WRITTEN_TOTAL: &str = "veto_snapshots_written_total";
     /// Counter: mutations by `action` (`revoke`, `lift`) and `outcome`.
     pub const MUTATIONS_TOTAL: &str = "veto_mutations_total";
     /// Counter: events received from identity providers by `receiver`

@@ -72,6 +72,13 @@ impl EventSigner {
             .unwrap_or_default()
     }
 
+    /// The signature of `input`, as 64 bytes.
+    pub fn sign_raw(&self, input: &[u8]) -> [u8; 64] {
+        let mut signature = [0u8; 64];
+        signature.copy_from_slice(self.pair.sign(input).as_ref());
+        signature
+    }
+
     /// The signature of `input`, base64url.
     pub fn sign(&self, input: &[u8]) -> String {
         URL_SAFE_NO_PAD.encode(self.pair.sign(input).as_ref())

@@ -39,6 +39,8 @@ pub struct AppState {
     pub ticks: Arc<TickHealth>,
     /// Validates tokens handed to `/oauth2/revoke` (absent: the endpoint revokes nothing).
     pub oauth_validator: Option<Validator>,
+    /// The snapshot writer (`GET` and `POST /v1/snapshot`); none when disabled.
+    pub snapshots: Option<Arc<crate::snapshot::SnapshotWriter>>,
     /// The admin console's sessions and live feed.
     pub console: crate::ui::Console,
     /// The identity providers whose logout tokens and SETs are accepted.

@@ -42,9 +42,11 @@ impl TokenPolicy {
         token_exp.saturating_add(self.leeway)
     }
 
-    /// The latest `issued_before` accepted at `now`.
+    /// The latest `issued_before` accepted at `now`: now plus the leeway or the clock
+    /// skew allowance, whichever is longer (the default `issued_before` is now plus the
+    /// skew allowance, and must pass however small the leeway is set).
     pub fn latest_issued_before(&self, now: UnixSeconds) -> UnixSeconds {
-        now.saturating_add(self.leeway)
+        now.saturating_add(self.leeway.max(self.clock_skew))
     }
 
     /// The latest `expires_at` accepted for a `jti` rule at `now`.

@@ -159,6 +159,18 @@ mod tests {
     }
 
     #[test]
+    fn the_default_issued_before_passes_with_no_leeway() {
+        let strict = TokenPolicy {
+            leeway: Duration::ZERO,
+            ..policy()
+        };
+        let default = NOW.saturating_add(strict.clock_skew);
+        let rule = RevocationRule::sub_or_sid(RuleKind::Sub, "alice", None, default, &strict)
+            .revoked(NOW, None, None);
+        assert_eq!(rule.validate(&strict, NOW), Ok(()));
+    }
+
+    #[test]
     fn every_invalid_rule_has_its_code() {
         let cases: Vec<(RevocationRule, &str)> = vec![
             (jti("", 60), "empty_field"),

@@ -189,10 +189,25 @@ impl NatsServer {
     }
 
     /// Freezes the server (SIGSTOP): connections stay open but nothing is answered,
-    /// like a server that is overloaded or cut off.
+    /// like a server that is overloaded or cut off. Returns once the kernel reports the
+    /// process stopped (a signal is delivered asynchronously: a busy server's threads
+    /// could otherwise answer one more request), or after a second.
     pub fn pause(&self) {
         if let Some(child) = &self.child {
             signal(child, Signal::SIGSTOP);
+            let stat = format!("/proc/{}/stat", child.id());
+            let deadline = std::time::Instant::now() + Duration::from_secs(1);
+            while std::time::Instant::now() < deadline {
+                let stopped = fs::read_to_string(&stat).is_ok_and(|stat| {
+                    // `pid (comm) state ...`: the state follows the last ')'.
+                    stat.rsplit_once(')')
+                        .is_some_and(|(_, rest)| rest.trim_start().starts_with('T'))
+                });
+                if stopped {
+                    return;
+                }
+                std::thread::sleep(Duration::from_millis(1));
+            }
         }
     }
 

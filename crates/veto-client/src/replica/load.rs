@@ -101,3 +101,72 @@ impl Replica {
         Ok(replica)
     }
 }
+
+/// What a replica holds as of one instant, sorted: two replicas that agree on this
+/// answer every check alike. For audits and tests (a list loaded from a snapshot and
+/// its tail against one that replayed the stream).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct ReplicaContent {
+    /// `jti` rules: digest and expiry.
+    pub jti: Vec<([u8; 16], u32)>,
+    /// `sub` rules: digest, `issued_before`, expiry.
+    pub sub: Vec<([u8; 16], u32, u32)>,
+    /// `sid` rules: digest, `issued_before`, expiry.
+    pub sid: Vec<([u8; 16], u32, u32)>,
+    /// The unscoped `all` rule: `issued_before`, expiry.
+    pub all_unscoped: Option<(u32, u32)>,
+    /// Issuer-scoped `all` rules.
+    pub all_scoped: Vec<(String, u32, u32)>,
+    /// Tombstones: digest and the lifted rule's expiry.
+    pub tombstones: Vec<([u8; 16], u32)>,
+}
+
+impl Replica {
+    /// The rules and tombstones still live at `now`.
+    pub fn content(&self, now: UnixSeconds) -> ReplicaContent {
+        let now = stored_seconds(now);
+        let times = |map: &crate::exact::ExactMap<IssuedBeforeTimes>| -> Vec<([u8; 16], u32, u32)> {
+            let mut rules: Vec<_> = map
+                .iter()
+                .filter(|entry| entry.value().expires_at > now)
+                .map(|entry| {
+                    (
+                        entry.key().0,
+                        entry.value().issued_before,
+                        entry.value().expires_at,
+                    )
+                })
+                .collect();
+            rules.sort_unstable();
+            rules
+        };
+        let expiries = |map: &crate::exact::ExactMap<u32>| -> Vec<([u8; 16], u32)> {
+            let mut rules: Vec<_> = map
+                .iter()
+                .filter(|entry| *entry.value() > now)
+                .map(|entry| (entry.key().0, *entry.value()))
+                .collect();
+            rules.sort_unstable();
+            rules
+        };
+        let mut all_scoped: Vec<(String, u32, u32)> = self
+            .all_scoped
+            .read()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .iter()
+            .filter(|(_, all)| all.expires_at > now)
+            .map(|(iss, all)| (iss.clone(), all.issued_before, all.expires_at))
+            .collect();
+        all_scoped.sort_unstable();
+        ReplicaContent {
+            jti: expiries(&self.jti),
+            sub: times(&self.sub),
+            sid: times(&self.sid),
+            all_unscoped: IssuedBeforeTimes::unpack(self.all_unscoped.load(Ordering::Acquire))
+                .filter(|all| all.expires_at > now)
+                .map(|all| (all.issued_before, all.expires_at)),
+            all_scoped,
+            tombstones: expiries(&self.lifted),
+        }
+    }
+}

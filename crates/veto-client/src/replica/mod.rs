@@ -25,7 +25,7 @@ use crate::bloom::Bloom;
 use crate::exact::{ExactMap, IssuedBeforeTimes, StoredDigest, exact_map};
 
 pub use check::bloom_key;
-pub use load::BadBloom;
+pub use load::{BadBloom, ReplicaContent};
 
 /// The position of each kind in per-kind arrays.
 pub(crate) const fn kind_index(kind: RuleKind) -> usize {

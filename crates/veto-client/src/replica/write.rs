@@ -65,6 +65,25 @@ impl Replica {
         }
     }
 
+    /// Verifies (under `trust`), decodes and applies one event as the stream holds it
+    /// (a reader outside the follower: the events of `GET /v1/changes`, say). A tick
+    /// changes nothing here (`Ok(None)`); an event that does not verify or decode is
+    /// refused with the stable code a follower would count it under.
+    pub fn apply_signed(
+        &self,
+        trust: &crate::EventTrust,
+        subject: &str,
+        payload: &[u8],
+        key_id: Option<&str>,
+        signature: Option<&str>,
+    ) -> Result<Option<Applied>, &'static str> {
+        match trust.open(subject, payload, key_id, signature)? {
+            veto_proto::KeyedEvent::Rule(rule, digest) => Ok(Some(self.apply_rule_keyed(&rule, digest))),
+            veto_proto::KeyedEvent::Lift(lift, digest) => Ok(Some(self.apply_lift_keyed(&lift, digest))),
+            veto_proto::KeyedEvent::Tick(_) => Ok(None),
+        }
+    }
+
     /// Applies a lift by the rules of [`veto_proto::history`]: it removes the held rule
     /// only when it names it, and leaves a tombstone.
     pub fn apply_lift(&self, lift: &Lift) -> Applied {

@@ -8,4 +8,5 @@ mod model;
 mod options;
 mod outages;
 mod signing;
+mod snapshot;
 mod support;

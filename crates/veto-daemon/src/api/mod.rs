@@ -6,6 +6,7 @@ pub mod idp;
 pub mod oauth;
 pub mod openapi;
 pub mod revocations;
+pub mod stream;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -54,6 +55,11 @@ pub fn router(state: Arc<AppState>) -> Router {
             post(idp::backchannel_logout),
         )
         .route(&state.settings.idp.ssf_events_path, post(idp::ssf_events))
+        .route(
+            routes::SNAPSHOT,
+            get(stream::snapshot).post(stream::write_snapshot),
+        )
+        .route(routes::CHANGES, get(stream::changes))
         .route(routes::STATUS, get(health::status))
         .route(routes::HEALTHZ, get(health::healthz))
         .route(routes::READYZ, get(health::readyz))

@@ -14,7 +14,7 @@ use utoipa::{Modify, OpenApi};
 use veto_api::ErrorCode;
 use veto_api::routes::{ANY_REQUEST, ROUTES};
 
-use super::{health, idp, oauth, revocations};
+use super::{health, idp, oauth, revocations, stream};
 
 /// The handlers and schemas.
 #[derive(OpenApi)]
@@ -24,12 +24,13 @@ use super::{health, idp, oauth, revocations};
         revocations::revoke, revocations::revoke_batch, revocations::lift, revocations::lift_all,
         revocations::get, revocations::get_all, revocations::list, oauth::revoke_token,
         idp::backchannel_logout, idp::ssf_events,
+        stream::snapshot, stream::write_snapshot, stream::changes,
         health::status, health::healthz, health::readyz, health::metrics, serve,
     ),
     components(schemas(
         veto_api::ErrorBody, veto_api::RevokeRequest, veto_api::RuleResponse, veto_api::BatchRequest,
         veto_api::BatchItemResult, veto_api::BatchResponse, veto_api::LiftResponse,
-        veto_api::ListResponse, veto_api::RevokeTokenForm, veto_api::Health, veto_api::DaemonStatus,
+        veto_api::ListResponse, veto_api::RevokeTokenForm, veto_api::ChangesResponse, veto_api::StoredEvent, veto_api::SnapshotWritten, veto_api::Health, veto_api::DaemonStatus,
         veto_api::ListStatus, veto_api::StreamStatus, veto_api::RulesByKind,
         veto_api::LogoutTokenForm, veto_api::LogoutErrorBody, veto_api::SetErrorBody,
         veto_proto::RevocationRule, veto_proto::RuleKind, veto_proto::UnixSeconds,

@@ -10,5 +10,6 @@ mod oauth;
 mod openapi;
 mod outage;
 mod shutdown;
+mod snapshot;
 mod support;
 mod trust;
