@@ -81,7 +81,7 @@ async fn the_deployed_permissions_let_only_the_daemon_publish() {
     )
     .await
     .expect("probe connects");
-    let list = RevocationList::start(service_client, ListConfig::default().signed_by(keys)).expect("list");
+    let list = RevocationList::start(service_client, ListConfig::default().signed_by(keys.clone())).expect("list");
     within(30, "the service's list is ready", list.ready()).await;
 
     let writer = Writer::new(&daemon.url);
@@ -99,6 +99,35 @@ async fn the_deployed_permissions_let_only_the_daemon_publish() {
         }
     })
     .await;
+
+    // A service starting now loads the daemon's snapshot (the replicated bucket, read
+    // with the service user's direct gets) and the stream after it.
+    let snapshot = within(20, "POST /v1/snapshot", daemon.admin().write_snapshot())
+        .await
+        .expect("the daemon writes a snapshot into the replicated bucket")
+        .body;
+    let restarted = RevocationList::start(
+        within(
+            10,
+            "service connects",
+            as_user("service", SERVICE_PASSWORD).connect(cluster.server_addrs()),
+        )
+        .await
+        .expect("connects"),
+        ListConfig::default().signed_by(keys),
+    )
+    .expect("list");
+    within(30, "the restarted service is ready", restarted.ready()).await;
+    assert_eq!(
+        restarted.loaded_snapshot(),
+        snapshot.sequence,
+        "loaded from the snapshot with the service's permissions"
+    );
+    assert_eq!(restarted.refused_snapshots(), 0);
+    assert_eq!(
+        restarted.check(&jti_token("deployed")),
+        Verdict::Revoked(veto_proto::RuleKind::Jti)
+    );
 
     // The service tries to publish a rule of its own: NATS refuses it.
     let forged = veto_proto::Event::Rule(veto_proto::RevocationRule::jti(
