@@ -3,16 +3,18 @@
 //!
 //! The daemon is built as the tests build it (`Application::build` on `127.0.0.1:0`,
 //! served by a spawned `run_until`), with the admin key and no rate limit, so the
-//! figures measure the daemon and NATS, not the limiter.
+//! figures measure the daemon and NATS, not the limiter; and as shipped, signing every
+//! event with its own key (services trust it through [`BenchDaemon::keys`]).
 
 use std::time::Duration;
 
 use anyhow::{Context, ensure};
 use veto_api::{AdminClient, BatchRequest, RevokeRequest};
+use veto_client::VerificationKeys;
 use veto_daemon::config::Settings;
 use veto_proto::RuleKind;
-use veto_testkit::TestDaemon;
 use veto_testkit::daemon::{ADMIN_KEY, test_settings};
+use veto_testkit::{TestDaemon, TestSigningKey};
 
 /// How long one HTTP request (a batch of 1000 included) may take.
 pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
@@ -22,6 +24,7 @@ pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
 pub struct BenchDaemon {
     daemon: TestDaemon,
     api: AdminClient,
+    key: TestSigningKey,
 }
 
 impl BenchDaemon {
@@ -30,6 +33,8 @@ impl BenchDaemon {
     pub async fn start(nats_url: &str, adjust: impl FnOnce(&mut Settings)) -> anyhow::Result<BenchDaemon> {
         let mut settings = test_settings(nats_url);
         settings.daemon_id = Some("veto-bench".to_owned());
+        let key = TestSigningKey::new("veto-bench");
+        key.apply(&mut settings);
         adjust(&mut settings);
         let daemon = TestDaemon::start_with(settings).await;
         let api = AdminClient::new(
@@ -38,7 +43,12 @@ impl BenchDaemon {
             REQUEST_TIMEOUT,
         )
         .context("building the admin client")?;
-        Ok(BenchDaemon { daemon, api })
+        Ok(BenchDaemon { daemon, api, key })
+    }
+
+    /// The key services trust: the daemon's.
+    pub fn keys(&self) -> VerificationKeys {
+        self.key.verification_keys()
     }
 
     /// `POST /v1/revocations` for a `jti`; `Ok` only on 201.

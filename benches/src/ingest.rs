@@ -1,8 +1,9 @@
 //! Figure 7: how many rules one daemon stores per second.
 //!
-//! A fresh nats-server and `vetod` in this process (one replica, no services
-//! following). Every rule is a fresh `jti`, so every item is a real compare-and-set
-//! publish that JetStream acknowledges before the API answers.
+//! A fresh nats-server and `vetod` in this process, signing every event as shipped
+//! (one replica, no services following). Every rule is a fresh `jti`, so every item is
+//! a real compare-and-set publish, signed, that JetStream acknowledges before the API
+//! answers.
 //!
 //! - Through the batch API: batches of [`INGEST_BATCH_ITEMS`] rules,
 //!   [`BATCHES_IN_FLIGHT`] requests at a time; only items answered 201 count.

@@ -1,8 +1,8 @@
 //! Figure 6: how long a revocation takes to reach every service.
 //!
-//! One nats-server, `vetod` in this process, and N clients (`RevocationList` with
-//! `ListConfig::default()`, each on its own NATS connection, all ready), as N services
-//! would run. Each round revokes a fresh `jti` with `POST /v1/revocations` and times
+//! One nats-server, `vetod` in this process signing its events, and N clients
+//! (`RevocationList` trusting the daemon's key, each on its own NATS connection, all
+//! ready), as N services run in production. Each round revokes a fresh `jti` with `POST /v1/revocations` and times
 //! from just before the request is sent until every client's `check` answers
 //! `Revoked`: the HTTP request, the daemon's validation and compare-and-set publish,
 //! JetStream's store, the fan-out to N consumers, and N replicas applying the rule.
@@ -64,7 +64,12 @@ pub async fn run(plan: &Plan, report: &mut Report) -> anyhow::Result<()> {
     let daemon = BenchDaemon::start(&server.url(), |_| {}).await?;
     let count = plan.propagation_clients;
     eprintln!("  (starting {count} clients)");
-    let clients = start_clients(&server.url(), count).await?;
+    let clients = start_clients(
+        &server.url(),
+        count,
+        &ListConfig::default().signed_by(daemon.keys()),
+    )
+    .await?;
     let mut floor = RawFloor::open(&server.url(), count).await?;
 
     let mut veto = Vec::with_capacity(plan.propagation_rounds);
@@ -133,12 +138,12 @@ pub async fn run(plan: &Plan, report: &mut Report) -> anyhow::Result<()> {
 }
 
 /// `count` lists, each on its own connection to `url`, all ready.
-async fn start_clients(url: &str, count: usize) -> anyhow::Result<Vec<RevocationList>> {
+async fn start_clients(url: &str, count: usize, config: &ListConfig) -> anyhow::Result<Vec<RevocationList>> {
     timeout(CLIENTS_READY_TIMEOUT, async {
         let mut clients = Vec::with_capacity(count);
         for _ in 0..count {
             let connection = async_nats::connect(url).await?;
-            clients.push(RevocationList::start(connection, ListConfig::default())?);
+            clients.push(RevocationList::start(connection, config.clone())?);
         }
         for list in &clients {
             list.ready().await;

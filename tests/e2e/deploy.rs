@@ -81,7 +81,8 @@ async fn the_deployed_permissions_let_only_the_daemon_publish() {
     )
     .await
     .expect("probe connects");
-    let list = RevocationList::start(service_client, ListConfig::default().signed_by(keys.clone())).expect("list");
+    let list =
+        RevocationList::start(service_client, ListConfig::default().signed_by(keys.clone())).expect("list");
     within(30, "the service's list is ready", list.ready()).await;
 
     let writer = Writer::new(&daemon.url);

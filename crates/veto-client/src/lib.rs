@@ -87,7 +87,7 @@ pub mod snapshots;
 pub mod verdict;
 mod watcher;
 
-pub use config::{Bootstrap, EventTrust, ListConfig, StalePolicy};
+pub use config::{Bootstrap, EventTrust, ListConfig, SignedHere, StalePolicy};
 pub use error::ClientError;
 pub use list::RevocationList;
 pub use observer::{Change, Observer};

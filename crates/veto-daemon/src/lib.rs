@@ -142,7 +142,9 @@ impl Application {
                 Some(list) => VerificationKeys::parse(list)?,
                 None => VerificationKeys::new(),
             };
-            list_config = list_config.signed_by(trusted.with_key(signer.key_id(), &signer.public_key())?);
+            list_config = list_config
+                .signed_by(trusted.with_key(signer.key_id(), &signer.public_key())?)
+                .signed_here(Arc::clone(signer) as Arc<dyn veto_client::SignedHere>);
         }
         let list = RevocationList::start(client.clone(), list_config)?;
         let authenticator =
@@ -273,7 +275,8 @@ impl Application {
     }
 }
 
-/// The event signer, if configured; without one, events are unsigned (and we say so).
+/// The event signer, if configured; without one, events are unsigned, which we say:
+/// a warning in development, an error anywhere else (see [`is_development`]).
 fn signer(settings: &Settings) -> anyhow::Result<Option<Arc<EventSigner>>> {
     match (&settings.signing.key_id, &settings.signing.seed_file) {
         (Some(key_id), Some(seed_file)) => {
@@ -281,13 +284,44 @@ fn signer(settings: &Settings) -> anyhow::Result<Option<Arc<EventSigner>>> {
             info!(key_id, public_key = %signer.public_key(), "signing events");
             Ok(Some(Arc::new(signer)))
         }
-        _ => {
+        _ if is_development(settings) => {
             warn!(
-                "publishing UNSIGNED events (development mode): set signing.key_id and signing.seed_file in production"
+                "publishing UNSIGNED events (development: loopback only): set signing.key_id and signing.seed_file in production"
+            );
+            Ok(None)
+        }
+        _ => {
+            tracing::error!(
+                "publishing UNSIGNED events outside development: anyone who can publish on the bus can forge revocations and lifts; set signing.key_id and signing.seed_file (vetod --generate-signing-key)"
             );
             Ok(None)
         }
     }
+}
+
+/// Development: the API on a loopback address, NATS on loopback, one replica, no NATS
+/// credentials. Anything else is a deployment.
+pub fn is_development(settings: &Settings) -> bool {
+    let loopback_host = |url: &str| {
+        let url = url.trim();
+        let url = if url.contains("://") {
+            url.to_owned()
+        } else {
+            format!("nats://{url}")
+        };
+        url.parse::<axum::http::Uri>().is_ok_and(|uri| {
+            let host = uri.host().unwrap_or_default();
+            let host = host.trim_start_matches('[').trim_end_matches(']');
+            host == "localhost" || host.parse::<std::net::IpAddr>().is_ok_and(|ip| ip.is_loopback())
+        })
+    };
+    let nats = &settings.nats;
+    settings.listen.ip().is_loopback()
+        && nats.url.split(',').all(loopback_host)
+        && settings.stream.replicas == 1
+        && nats.credentials_file.is_none()
+        && nats.token.is_none()
+        && nats.user.is_none()
 }
 
 fn default_daemon_id() -> String {
@@ -333,4 +367,44 @@ fn admin_jwt(settings: &Settings) -> anyhow::Result<Option<AdminJwt>> {
             (section.read_role.clone(), Permission::Read),
         ],
     }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn development_is_loopback_only_without_credentials() {
+        let settings = |adjust: &dyn Fn(&mut Settings)| {
+            let mut settings = Settings::default();
+            adjust(&mut settings);
+            is_development(&settings)
+        };
+        assert!(
+            settings(&|_| {}),
+            "the defaults: 127.0.0.1 and nats://127.0.0.1:4222"
+        );
+        assert!(settings(
+            &|s| s.nats.url = "nats://localhost:4222,nats://[::1]:4223".into()
+        ));
+        assert!(settings(&|s| s.nats.url = "127.0.0.1:4222".into()));
+        for (what, deployed) in [
+            (
+                "API on all interfaces",
+                &(|s: &mut Settings| s.listen = "0.0.0.0:8080".parse().unwrap()) as &dyn Fn(&mut Settings),
+            ),
+            ("NATS elsewhere", &|s: &mut Settings| {
+                s.nats.url = "nats://nats-1.veto.internal:4222".into()
+            }),
+            ("one of the NATS URLs elsewhere", &|s: &mut Settings| {
+                s.nats.url = "nats://127.0.0.1:4222,nats://10.0.0.7:4222".into()
+            }),
+            ("three replicas", &|s: &mut Settings| s.stream.replicas = 3),
+            ("a NATS user", &|s: &mut Settings| {
+                s.nats.user = Some("vetod".into())
+            }),
+        ] {
+            assert!(!settings(deployed), "{what} is a deployment");
+        }
+    }
 }

@@ -189,16 +189,7 @@ impl SnapshotWriter {
             bytes.len(),
             self.settings.max_bytes
         );
-        let metadata = object_store::ObjectMetadata {
-            name: format!("snapshot.{}", self.daemon_id),
-            description: Some(format!("veto list as of stream sequence {}", snapshot.sequence)),
-            metadata: HashMap::from([(SEQUENCE_METADATA.to_owned(), snapshot.sequence.to_string())]),
-            ..Default::default()
-        };
-        self.store
-            .put(metadata, &mut bytes.as_slice())
-            .await
-            .map_err(|error| anyhow::anyhow!("storing the snapshot: {error}"))?;
+        put(&self.store, &self.daemon_id, snapshot.sequence, &bytes).await?;
         metrics::gauge!(names::SNAPSHOT_BYTES).set(bytes.len() as f64);
         metrics::gauge!(names::SNAPSHOT_SEQUENCE).set(snapshot.sequence as f64);
         metrics::counter!(names::SNAPSHOTS_WRITTEN_TOTAL).increment(1);
@@ -219,14 +210,68 @@ impl SnapshotWriter {
     }
 }
 
+/// Stores a snapshot's `bytes` as `snapshot.<daemon>` with its sequence in the
+/// object's metadata (what readers sort by before reading any snapshot).
+pub async fn put(
+    store: &object_store::ObjectStore,
+    daemon: &str,
+    sequence: u64,
+    bytes: &[u8],
+) -> anyhow::Result<()> {
+    let metadata = object_store::ObjectMetadata {
+        name: format!("snapshot.{daemon}"),
+        description: Some(format!("veto list as of stream sequence {sequence}")),
+        metadata: HashMap::from([(SEQUENCE_METADATA.to_owned(), sequence.to_string())]),
+        ..Default::default()
+    };
+    store
+        .put(metadata, &mut &bytes[..])
+        .await
+        .map(|_| ())
+        .map_err(|error| anyhow::anyhow!("storing the snapshot: {error}"))
+}
+
 /// The snapshot of the index as of now.
 pub fn build(index: &RuleIndex, stream: &str, stream_created_unix_ns: i64, daemon: &str) -> Snapshot {
-    let now = UnixSeconds::now();
-    let (sequence, rules, tombstones) = index.live_state(now);
+    let (sequence, rules, tombstones) = index.live_state(UnixSeconds::now());
+    from_rules(
+        SnapshotOrigin {
+            stream,
+            stream_created_unix_ns,
+            sequence,
+            daemon,
+        },
+        &rules,
+        &tombstones,
+    )
+}
+
+/// Where a snapshot comes from: the stream, its creation time (unix ns), the sequence
+/// the rules are as of, and the daemon writing it.
+#[derive(Clone, Copy, Debug)]
+pub struct SnapshotOrigin<'a> {
+    /// The stream's name.
+    pub stream: &'a str,
+    /// The stream's creation time, unix ns (0: unknown).
+    pub stream_created_unix_ns: i64,
+    /// The stream sequence the rules are as of.
+    pub sequence: u64,
+    /// The daemon's id.
+    pub daemon: &'a str,
+}
+
+/// The snapshot holding `rules` (live ones) and `tombstones` (digest, lifted rule's
+/// expiry), with bloom filters filled from the rules' values and room for a quarter
+/// more keys.
+pub fn from_rules(
+    origin: SnapshotOrigin<'_>,
+    rules: &[RevocationRule],
+    tombstones: &[(veto_proto::KeyDigest, UnixSeconds)],
+) -> Snapshot {
     let mut snapshot = Snapshot {
-        stream: stream.to_owned(),
-        stream_created_unix_ns,
-        sequence,
+        stream: origin.stream.to_owned(),
+        stream_created_unix_ns: origin.stream_created_unix_ns,
+        sequence: origin.sequence,
         created_at_unix_ms: u64::try_from(
             std::time::SystemTime::now()
                 .duration_since(std::time::UNIX_EPOCH)
@@ -234,12 +279,12 @@ pub fn build(index: &RuleIndex, stream: &str, stream_created_unix_ns: i64, daemo
                 .as_millis(),
         )
         .unwrap_or(u64::MAX),
-        daemon: daemon.to_owned(),
+        daemon: origin.daemon.to_owned(),
         ..Snapshot::default()
     };
     let seconds = |at: UnixSeconds| u32::try_from(at.0.max(0)).unwrap_or(u32::MAX);
     let mut by_kind: [Vec<&RevocationRule>; 3] = Default::default();
-    for rule in &rules {
+    for rule in rules {
         match rule.kind {
             RuleKind::Jti => by_kind[0].push(rule),
             RuleKind::Sub => by_kind[1].push(rule),
@@ -281,8 +326,8 @@ pub fn build(index: &RuleIndex, stream: &str, stream_created_unix_ns: i64, daemo
         };
     }
     snapshot.tombstones = tombstones
-        .into_iter()
-        .map(|(digest, rule_expires_at)| (digest.0, seconds(rule_expires_at)))
+        .iter()
+        .map(|(digest, rule_expires_at)| (digest.0, seconds(*rule_expires_at)))
         .collect();
     snapshot.tombstones.sort_by_key(|(digest, _)| *digest);
     snapshot

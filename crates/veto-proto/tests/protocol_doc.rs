@@ -115,3 +115,109 @@ fn the_documented_vectors_are_what_this_crate_writes_and_verifies() {
     assert_eq!(applied, Applied::Lifted);
     assert_eq!(tombstone.with_rule(rule.times()).1, Applied::Replayed);
 }
+
+/// The document's split-block bloom filter, implemented from its text: the words a
+/// filter of `blocks` blocks sets for `key`.
+fn documented_bits(key: u64, blocks: usize) -> (usize, [u32; 8]) {
+    const SALT: [u32; 8] = [
+        0x47b6_137b,
+        0x4497_4d91,
+        0x8824_ad5b,
+        0xa2b7_289d,
+        0x7054_95c7,
+        0x2df1_424b,
+        0x9efc_4947,
+        0x5c6b_fb31,
+    ];
+    let block = (((key >> 32) * blocks as u64) >> 32) as usize;
+    let low = key as u32;
+    (block, SALT.map(|salt| 1u32 << (low.wrapping_mul(salt) >> 27)))
+}
+
+#[test]
+fn the_documented_snapshot_is_what_this_crate_writes_and_verifies() {
+    use veto_proto::snapshot::{BloomWords, SnapshotEntry, ValueSection, bloom_key};
+    use veto_proto::{KeyDigest, Snapshot};
+
+    let vectors = vectors();
+    let seed = URL_SAFE_NO_PAD.decode(vectors["seed"]).expect("seed");
+    let pair = Ed25519KeyPair::from_seed_unchecked(&seed).expect("a seed");
+    let keys = VerificationKeys::new()
+        .with_key(vectors["key_id"], vectors["public_key"])
+        .expect("the documented key");
+    let value = "7f1c2a9e-4b1d-4d8a-9a43-2f0d3c1e5b66";
+    let rule = RevocationRule::jti(value, Some("https://idp.example"), UnixSeconds(1_900_000_060));
+
+    // The seed of a jti key, as documented, and the one block it sets.
+    let key = xxhash_rust::xxh3::xxh3_64_with_seed(value.as_bytes(), 0x6a74_6900);
+    assert_eq!(key, bloom_key(RuleKind::Jti, value));
+    let (block, bits) = documented_bits(key, 1);
+    assert_eq!(block, 0);
+    let one_block = |words: [u32; 8]| BloomWords {
+        capacity: 1,
+        words: words.to_vec(),
+    };
+    let mut snapshot = Snapshot {
+        stream: "VETO".into(),
+        stream_created_unix_ns: 1_800_000_000_000_000_000,
+        sequence: 42,
+        created_at_unix_ms: 1_900_000_000_000,
+        daemon: "vector-daemon".into(),
+        ..Snapshot::default()
+    };
+    snapshot.values[0] = ValueSection {
+        scoped_seen: true,
+        unscoped_seen: false,
+        bloom: one_block(bits),
+        entries: vec![SnapshotEntry {
+            digest: rule.digest().0,
+            issued_before: 0,
+            expires_at: 1_900_000_060,
+        }],
+    };
+    snapshot.values[1].bloom = one_block([0; 8]);
+    snapshot.values[2].bloom = one_block([0; 8]);
+    snapshot.tombstones = vec![(KeyDigest::of(RuleKind::Sub, None, Some("alice")).0, 1_900_003_600)];
+
+    let signed = snapshot.encode_signed(vectors["key_id"], |body| {
+        pair.sign(body).as_ref().try_into().expect("64 bytes")
+    });
+    let documented = DOC
+        .split("```snapshot-vector\n")
+        .nth(1)
+        .and_then(|rest| rest.split("```").next())
+        .and_then(|block| block.trim().strip_prefix("snapshot_hex: "))
+        .expect("docs/protocol.md has a ```snapshot-vector block");
+    assert_eq!(hex::encode(&signed), documented, "the documented snapshot bytes");
+
+    let bytes = hex::decode(documented).expect("hex");
+    let decoded = Snapshot::decode_verified(&bytes, &keys).expect("the documented snapshot verifies");
+    assert_eq!(decoded, snapshot);
+    // The trailer, read from the end as documented.
+    let signature = &bytes[bytes.len() - 64..];
+    let id_length = usize::from(bytes[bytes.len() - 65]);
+    let id_start = bytes.len() - 65 - id_length;
+    assert_eq!(&bytes[id_start..bytes.len() - 65], vectors["key_id"].as_bytes());
+    let mut input = b"veto.v1.snapshot-signature\0".to_vec();
+    input.extend_from_slice(&bytes[..id_start]);
+    assert_eq!(
+        pair.sign(&input).as_ref(),
+        signature,
+        "over the domain tag and the body"
+    );
+    let mut tampered = bytes.clone();
+    tampered[20] ^= 1;
+    assert!(Snapshot::decode_verified(&tampered, &keys).is_err());
+    // The filter says "maybe" for the value, and (at one block) "no" for most others.
+    let probe = |value: &str| {
+        let (_, bits) = documented_bits(bloom_key(RuleKind::Jti, value), 1);
+        decoded.values[0]
+            .bloom
+            .words
+            .iter()
+            .zip(bits)
+            .all(|(word, bit)| word & bit != 0)
+    };
+    assert!(probe(value));
+    assert!((0..100).filter(|index| probe(&format!("other-{index}"))).count() < 10);
+}
