@@ -113,22 +113,7 @@ async fn run_size(plan: &Plan, rules: u64, report: &mut Report) -> anyhow::Resul
 
     eprintln!("  (writing the signed snapshot)");
     let started = Instant::now();
-    let held: Vec<_> = (0..rules).map(|index| jti_rule(index, now)).collect();
-    let snapshot = from_rules(
-        SnapshotOrigin {
-            stream: STREAM,
-            stream_created_unix_ns: i64::try_from(stream_info.created.unix_timestamp_nanos()).unwrap_or(0),
-            sequence: rules,
-            daemon: "veto-bench",
-        },
-        &held,
-        &[],
-    );
-    drop(held);
-    let bytes = snapshot.encode_signed(signer.key_id(), |input| signer.sign_raw(input));
-    drop(snapshot);
-    let store = veto_daemon::snapshot::bucket(&js, SNAPSHOT_BUCKET, 1).await?;
-    veto_daemon::snapshot::put(&store, "veto-bench", rules, &bytes).await?;
+    let snapshot_bytes = write_snapshot(&js, &signer, &stream_info, rules, now).await?;
     report.add(
         Figure::info(
             format!("bootstrap.snapshot_write.{label}"),
@@ -137,7 +122,7 @@ async fn run_size(plan: &Plan, rules: u64, report: &mut Report) -> anyhow::Resul
         )
         .baseline(format!(
             "build, sign once, store: {:.1} B/rule",
-            bytes.len() as f64 / rules as f64
+            snapshot_bytes as f64 / rules as f64
         )),
     );
     let tail = rules / TAIL_PER_RULE;
@@ -256,9 +241,36 @@ async fn run_size(plan: &Plan, rules: u64, report: &mut Report) -> anyhow::Resul
     memory.ok_or_else(|| anyhow!("no bootstrap round ran"))
 }
 
+/// Writes the daemon's signed snapshot of the jti rules `0..rules` (stream sequences
+/// `1..=rules`) into the snapshot bucket, with the daemon's code; its size in bytes.
+pub(crate) async fn write_snapshot(
+    js: &JetStream,
+    signer: &EventSigner,
+    stream_info: &async_nats::jetstream::stream::Info,
+    rules: u64,
+    now: UnixSeconds,
+) -> anyhow::Result<usize> {
+    let held: Vec<_> = (0..rules).map(|index| jti_rule(index, now)).collect();
+    let snapshot = from_rules(
+        SnapshotOrigin {
+            stream: STREAM,
+            stream_created_unix_ns: i64::try_from(stream_info.created.unix_timestamp_nanos()).unwrap_or(0),
+            sequence: rules,
+            daemon: "veto-bench",
+        },
+        &held,
+        &[],
+    );
+    drop(held);
+    let bytes = snapshot.encode_signed(signer.key_id(), |input| signer.sign_raw(input));
+    let store = veto_daemon::snapshot::bucket(js, SNAPSHOT_BUCKET, 1).await?;
+    veto_daemon::snapshot::put(&store, "veto-bench", rules, &bytes).await?;
+    Ok(bytes.len())
+}
+
 /// Publishes the jti rules of `indices`, signed, as the daemon does, [`PUBLISH_WINDOW`]
 /// acks at a time.
-async fn publish_rules(
+pub(crate) async fn publish_rules(
     js: &JetStream,
     signer: &EventSigner,
     indices: std::ops::Range<u64>,

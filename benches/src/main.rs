@@ -29,11 +29,15 @@
 //!     revoke it, next to a bare JetStream publish-to-delivery.
 //!   - figure 7, [`ingest`]: rules per second one daemon stores, through the batch
 //!     API and through single requests.
+//!   - figure 9, [`fleet`]: 100 and 1,000 lists on one server next to core
+//!     subscribers (propagation, server CPU per event per client, idle CPU, memory),
+//!     and a cold start of 1,000 lists next to the replay design.
 
 mod alloc_counter;
 mod bootstrap;
 mod check;
 mod daemon;
+mod fleet;
 mod ingest;
 mod measure;
 mod memory;
@@ -105,6 +109,8 @@ async fn run_async_figures(plan: &Plan, checks: CheckSummary, report: &mut Repor
     propagation::run(plan, report).await?;
     eprintln!("7. ingest");
     ingest::run(plan, report).await?;
+    eprintln!("9. fleet");
+    fleet::run(plan, report).await?;
     Ok(())
 }
 

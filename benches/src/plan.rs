@@ -23,6 +23,16 @@ pub struct Plan {
     pub propagation_clients: usize,
     /// Timed revocations in the propagation figure (each also times one raw publish).
     pub propagation_rounds: usize,
+    /// Fleet sizes of the fleet figure (lists and core subscribers).
+    pub fleet_clients: Vec<usize>,
+    /// Timed rounds per fleet size.
+    pub fleet_rounds: usize,
+    /// The quiet spell over which idle server CPU is read.
+    pub fleet_idle_seconds: u64,
+    /// Lists started together in the cold start.
+    pub cold_start_clients: usize,
+    /// Consumers of the replay design measured next to it (bytes are per client).
+    pub replay_design_clients: usize,
     /// Timed batches of [`INGEST_BATCH_ITEMS`] rules in the batch ingest figure.
     pub ingest_batches: usize,
     /// Timed single `POST /v1/revocations` in the single-request ingest figure.
@@ -50,6 +60,11 @@ impl Plan {
                 bootstrap_rounds: 2,
                 propagation_clients: 100,
                 propagation_rounds: 50,
+                fleet_clients: vec![100],
+                fleet_rounds: 50,
+                fleet_idle_seconds: 3,
+                cold_start_clients: 100,
+                replay_design_clients: 100,
                 ingest_batches: 12,
                 ingest_single_requests: 2_000,
             }
@@ -65,6 +80,11 @@ impl Plan {
                 bootstrap_rounds: 3,
                 propagation_clients: 100,
                 propagation_rounds: 200,
+                fleet_clients: vec![100, 1_000],
+                fleet_rounds: 100,
+                fleet_idle_seconds: 10,
+                cold_start_clients: 1_000,
+                replay_design_clients: 200,
                 ingest_batches: 40,
                 ingest_single_requests: 10_000,
             }
