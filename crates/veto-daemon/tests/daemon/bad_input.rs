@@ -46,6 +46,16 @@ async fn every_bad_input_has_its_code_and_publishes_nothing() {
             "issued_before_in_future",
         ),
         (
+            json!({"kind": "sub", "value": "x", "issued_before": i64::MAX}),
+            422,
+            "issued_before_in_future",
+        ),
+        (
+            json!({"kind": "all", "issued_before": i64::MAX - 1}),
+            422,
+            "issued_before_in_future",
+        ),
+        (
             json!({"kind": "sub", "value": "x", "issued_before": now - 3 * 86_400}),
             422,
             "issued_before_too_old",
