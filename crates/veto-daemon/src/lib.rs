@@ -67,7 +67,7 @@ use anyhow::Context as _;
 use async_nats::jetstream;
 use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
-use tracing::{info, warn};
+use tracing::{debug, info, warn};
 use veto_client::jwt::{Algorithm, JwksConfig, JwksSource, Validator, ValidatorConfig};
 use veto_client::{ListConfig, RevocationList};
 use veto_proto::{StreamSettings, VerificationKeys};
@@ -147,7 +147,18 @@ impl Application {
         if settings.auth.api_keys.is_empty() && settings.auth.jwt.is_none() {
             warn!("no API keys and no admin JWT issuer configured: every authenticated route answers 401");
         }
-        info!(daemon = %daemon_id, settings = ?settings, "vetod configured");
+        // The settings in full only at debug: they name every API key and credential
+        // file (secrets and key hashes are redacted, but an info log is widely read).
+        info!(
+            daemon = %daemon_id,
+            stream = %settings.stream.name,
+            replicas = settings.stream.replicas,
+            api_keys = settings.auth.api_keys.len(),
+            admin_jwt = settings.auth.jwt.is_some(),
+            oauth = settings.oauth.is_some(),
+            "vetod configured"
+        );
+        debug!(settings = ?settings, "vetod settings");
         let state = Arc::new(AppState {
             policy,
             rate_limiter: RateLimiter::new(settings.rate_limit.per_second, settings.rate_limit.burst),
