@@ -177,3 +177,32 @@ async fn every_bad_input_has_its_code_and_publishes_nothing() {
         "bad input changed the stream"
     );
 }
+
+#[tokio::test]
+async fn methods_a_client_invents_share_one_metric_series() {
+    let app = spawn_app().await;
+    for index in 0..5 {
+        let method = Method::from_bytes(format!("XQ{index}").as_bytes()).expect("a method token");
+        app.send(app.request(method, "/healthz", None)).await;
+    }
+    app.send(app.request(Method::GET, "/healthz", None)).await;
+    let metrics = within(5, "metrics", app.api(None).metrics())
+        .await
+        .expect("metrics");
+    let requests: Vec<&str> = metrics
+        .lines()
+        .filter(|line| line.starts_with("veto_http_requests_total{"))
+        .collect();
+    assert!(
+        requests.iter().all(|line| !line.contains("XQ")),
+        "an invented method became a label: {requests:#?}"
+    );
+    assert!(
+        requests.iter().any(|line| line.contains(r#"method="other""#)),
+        "{requests:#?}"
+    );
+    assert!(
+        requests.iter().any(|line| line.contains(r#"method="GET""#)),
+        "{requests:#?}"
+    );
+}
