@@ -129,20 +129,36 @@ impl KeySource for JwksSource {
     }
 }
 
+/// A JWKS URL must be `https://`, or `http://` on a loopback host, and carry no
+/// credentials (the URL is logged). Parsed, not prefix-matched: `http://localhost:@evil.example/`
+/// starts like a loopback URL, and its host is `evil.example`.
 fn check_url(url: &str) -> Result<(), ValidatorConfigError> {
-    let loopback = [
-        "http://127.0.0.1:",
-        "http://127.0.0.1/",
-        "http://localhost:",
-        "http://localhost/",
-        "http://[::1]",
-    ];
-    if url.starts_with("https://") || loopback.iter().any(|prefix| url.starts_with(prefix)) {
-        Ok(())
-    } else {
-        Err(ValidatorConfigError(format!(
-            "JWKS URL {url:?} must use https:// (plain http only on a loopback host)"
-        )))
+    let refused = |why: String| ValidatorConfigError(format!("JWKS URL {url:?} {why}"));
+    let parsed = reqwest::Url::parse(url).map_err(|error| refused(format!("is not a URL ({error})")))?;
+    if !parsed.username().is_empty() || parsed.password().is_some() {
+        return Err(refused(
+            "must not carry credentials (the URL is logged)".to_owned(),
+        ));
+    }
+    match parsed.scheme() {
+        "https" if parsed.host_str().is_some() => Ok(()),
+        "http" if is_loopback(&parsed) => Ok(()),
+        _ => Err(refused(
+            "must use https:// (plain http only on a loopback host)".to_owned(),
+        )),
+    }
+}
+
+/// Whether the URL's host is `localhost` or a loopback address.
+fn is_loopback(url: &reqwest::Url) -> bool {
+    match url.host_str() {
+        Some("localhost") => true,
+        Some(host) => host
+            .trim_start_matches('[')
+            .trim_end_matches(']')
+            .parse::<std::net::IpAddr>()
+            .is_ok_and(|address| address.is_loopback()),
+        None => false,
     }
 }
 
@@ -239,6 +255,22 @@ mod tests {
         assert!(check_url("http://localhost:1/jwks").is_ok());
         assert!(check_url("http://idp.example/jwks").is_err());
         assert!(check_url("http://127.0.0.1.evil.example/jwks").is_err());
+        assert!(check_url("http://[::1]:8080/jwks").is_ok());
+    }
+
+    #[test]
+    fn a_loopback_look_alike_is_parsed_for_its_real_host() {
+        for url in [
+            "http://localhost:@evil.example/jwks",
+            "http://127.0.0.1:@evil.example/jwks",
+            "http://localhost@evil.example/jwks",
+            "http://[::1]@evil.example/jwks",
+            "https://user:secret@idp.example/jwks",
+            "file:///etc/jwks.json",
+            "localhost/jwks",
+        ] {
+            assert!(check_url(url).is_err(), "{url}");
+        }
     }
 
     #[test]

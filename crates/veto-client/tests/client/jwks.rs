@@ -129,3 +129,25 @@ async fn cache_control_max_age_drives_background_refresh() {
     .await;
     assert!(source.key_count() > 0);
 }
+
+#[tokio::test]
+async fn a_jwks_url_is_parsed_not_prefix_matched() {
+    for url in [
+        "http://localhost:@evil.example/jwks.json",
+        "http://127.0.0.1:@evil.example/jwks.json",
+        "http://localhost.evil.example/jwks.json",
+        "http://[::1]@evil.example/jwks.json",
+        "ftp://idp.example/jwks.json",
+        "not a url",
+    ] {
+        assert!(JwksSource::start(JwksConfig::new(url)).is_err(), "{url}");
+    }
+    for url in [
+        "https://idp.example/.well-known/jwks.json",
+        "http://localhost:8080/jwks.json",
+        "http://127.0.0.1:8080/jwks.json",
+        "http://[::1]:8080/jwks.json",
+    ] {
+        assert!(JwksSource::start(JwksConfig::new(url)).is_ok(), "{url}");
+    }
+}
