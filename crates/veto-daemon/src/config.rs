@@ -277,7 +277,8 @@ pub struct JwtSection {
     /// Accepted algorithms. Default `["ES256"]`.
     #[serde(default = "default_algorithms")]
     pub algorithms: Vec<String>,
-    /// Clock leeway. Default 30 s.
+    /// Clock leeway. Default 30 s; at most `tokens.leeway` (a `jti` rule is forgotten
+    /// that long after its token's `exp`).
     #[serde(default = "default_jwt_leeway", with = "humantime_serde")]
     pub leeway: Duration,
 }
@@ -355,6 +356,21 @@ impl Settings {
             self.signing.key_id.is_some() == self.signing.seed_file.is_some(),
             "signing.key_id and signing.seed_file go together"
         );
+        let jwt_sections = [
+            ("auth.jwt", self.auth.jwt.as_ref().map(|jwt| &jwt.validation)),
+            ("oauth", self.oauth.as_ref()),
+        ];
+        for (name, section) in jwt_sections {
+            if let Some(section) = section {
+                anyhow::ensure!(
+                    section.leeway <= self.tokens.leeway,
+                    "{name}.leeway ({:?}) may not exceed tokens.leeway ({:?}): a jti rule is forgotten \
+                     tokens.leeway after its token's exp, and the token would still be accepted",
+                    section.leeway,
+                    self.tokens.leeway
+                );
+            }
+        }
         Ok(())
     }
 }
@@ -533,6 +549,23 @@ mod tests {
     #[test]
     fn unknown_settings_are_refused() {
         assert!(toml::from_str::<Settings>("lisen = \"127.0.0.1:1\"").is_err());
+    }
+
+    #[test]
+    fn a_jwt_leeway_over_the_token_policys_is_refused() {
+        let settings: Settings = toml::from_str(
+            r#"
+            [tokens]
+            leeway = "20s"
+            [oauth]
+            issuers = ["https://idp.example"]
+            audiences = ["orders"]
+            jwks_url = "https://idp.example/jwks.json"
+            "#,
+        )
+        .unwrap();
+        let error = settings.validate().unwrap_err().to_string();
+        assert!(error.contains("oauth.leeway"), "{error}");
     }
 
     #[test]

@@ -70,7 +70,7 @@ use tokio::task::JoinHandle;
 use tracing::{debug, info, warn};
 use veto_client::jwt::{Algorithm, JwksConfig, JwksSource, Validator, ValidatorConfig};
 use veto_client::{ListConfig, RevocationList};
-use veto_proto::{StreamSettings, VerificationKeys};
+use veto_proto::{StreamSettings, TokenPolicy, VerificationKeys};
 
 use crate::auth::{AdminJwt, Authenticator, Permission};
 use crate::config::{JwtSection, Settings};
@@ -121,7 +121,11 @@ impl Application {
         }
         let list = RevocationList::start(client.clone(), list_config)?;
         let authenticator = Authenticator::new(&settings.auth.api_keys, admin_jwt(&settings)?);
-        let oauth_validator = settings.oauth.as_ref().map(validator).transpose()?;
+        let oauth_validator = settings
+            .oauth
+            .as_ref()
+            .map(|section| validator(section, policy))
+            .transpose()?;
         let publisher = Publisher::new(
             client.clone(),
             js.clone(),
@@ -255,8 +259,9 @@ fn default_daemon_id() -> String {
     format!("{host}-{}", std::process::id())
 }
 
-/// A validator for one `[oauth]` or `[auth.jwt]` section, with its JWKS source.
-fn validator(section: &JwtSection) -> anyhow::Result<Validator> {
+/// A validator for one `[oauth]` or `[auth.jwt]` section, with its JWKS source, under
+/// the deployment's token policy.
+fn validator(section: &JwtSection, policy: TokenPolicy) -> anyhow::Result<Validator> {
     let algorithms = section
         .algorithms
         .iter()
@@ -270,6 +275,7 @@ fn validator(section: &JwtSection) -> anyhow::Result<Validator> {
         issuers: section.issuers.clone(),
         audiences: section.audiences.clone(),
         leeway: section.leeway,
+        policy: Some(policy),
         ..ValidatorConfig::new("", "")
     };
     let keys = JwksSource::start(JwksConfig::new(&section.jwks_url))?;
@@ -281,7 +287,7 @@ fn admin_jwt(settings: &Settings) -> anyhow::Result<Option<AdminJwt>> {
         return Ok(None);
     };
     Ok(Some(AdminJwt {
-        validator: validator(&section.validation)?,
+        validator: validator(&section.validation, settings.token_policy())?,
         roles_claim: section.roles_claim.clone(),
         roles: vec![
             (section.revoke_role.clone(), Permission::Revoke),

@@ -35,6 +35,12 @@ pub enum ValidationError {
     /// `nbf` in the future (beyond the leeway).
     #[error("not yet valid")]
     NotYetValid,
+    /// `iat` in the future (beyond the leeway).
+    #[error("issued in the future")]
+    IssuedInFuture,
+    /// The token lives longer than the token policy's max TTL.
+    #[error("lifetime over the max token TTL")]
+    LifetimeTooLong,
     /// `iss` is not an accepted issuer.
     #[error("issuer not accepted")]
     WrongIssuer,
@@ -52,7 +58,8 @@ pub enum ValidationError {
 impl ValidationError {
     /// A stable code: `too_large`, `malformed`, `algorithm_not_allowed`, `missing_kid`,
     /// `unknown_kid`, `key_unavailable`, `bad_signature`, `expired`, `not_yet_valid`,
-    /// `wrong_issuer`, `wrong_audience`, `missing_claim`, `invalid_claims`.
+    /// `issued_in_future`, `lifetime_too_long`, `wrong_issuer`, `wrong_audience`,
+    /// `missing_claim`, `invalid_claims`.
     pub fn reason(&self) -> &'static str {
         match self {
             ValidationError::TooLarge { .. } => "too_large",
@@ -64,6 +71,8 @@ impl ValidationError {
             ValidationError::BadSignature => "bad_signature",
             ValidationError::Expired => "expired",
             ValidationError::NotYetValid => "not_yet_valid",
+            ValidationError::IssuedInFuture => "issued_in_future",
+            ValidationError::LifetimeTooLong => "lifetime_too_long",
             ValidationError::WrongIssuer => "wrong_issuer",
             ValidationError::WrongAudience => "wrong_audience",
             ValidationError::MissingClaim(_) => "missing_claim",

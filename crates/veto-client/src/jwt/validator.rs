@@ -6,6 +6,7 @@ use std::time::Duration;
 use jsonwebtoken::errors::ErrorKind;
 use jsonwebtoken::{Algorithm, Validation};
 use serde::de::DeserializeOwned;
+use veto_proto::{TokenPolicy, UnixSeconds};
 
 use super::{Claims, KeySource, ValidationError, ValidatorConfigError};
 
@@ -18,13 +19,27 @@ pub struct ValidatorConfig {
     pub issuers: Vec<String>,
     /// Accepted audiences (`aud` must contain one). Required.
     pub audiences: Vec<String>,
-    /// Clock leeway for `exp` and `nbf`. Default 30 s.
+    /// Clock leeway for `exp`, `nbf` and `iat`. Default 30 s. (A token with `iat`
+    /// later than now plus this is refused: it would escape every `sub`, `sid` and
+    /// `all` rule, which cover tokens issued before an instant.)
     pub leeway: Duration,
     /// Longest token accepted, in bytes. Default 8 KiB.
     pub max_token_bytes: usize,
     /// Allow HS256/HS384/HS512 in `algorithms`. Default `false`: with asymmetric keys
     /// published in a JWKS, accepting HMAC invites "signed with the public key" forgeries.
     pub allow_hmac: bool,
+    /// The deployment's token policy, as vetod's `[tokens]` has it. Default
+    /// [`TokenPolicy::default`] (24 h max token TTL, 60 s leeway); `None` turns off
+    /// the two checks it brings:
+    ///
+    /// - a token living longer than `max_token_ttl` (`exp - iat`, or `exp - now` when it
+    ///   has no `iat`) is refused: the `sub`, `sid` and `all` rules that cover it are
+    ///   forgotten `max_token_ttl` after the tokens they cover were issued, so such a
+    ///   token would become valid again;
+    /// - `leeway` may not exceed the policy's (the validator refuses to be built): a
+    ///   `jti` rule is forgotten the policy's leeway after its token's `exp`, and the
+    ///   token must not be accepted after that.
+    pub policy: Option<TokenPolicy>,
 }
 
 impl ValidatorConfig {
@@ -37,7 +52,16 @@ impl ValidatorConfig {
             leeway: Duration::from_secs(30),
             max_token_bytes: 8 * 1024,
             allow_hmac: false,
+            policy: Some(TokenPolicy::default()),
         }
+    }
+
+    /// The same configuration under `policy` (vetod's `[tokens]`): its max token TTL,
+    /// and a leeway no longer than its leeway.
+    pub fn with_policy(mut self, policy: TokenPolicy) -> ValidatorConfig {
+        self.leeway = self.leeway.min(policy.leeway);
+        self.policy = Some(policy);
+        self
     }
 }
 
@@ -78,6 +102,15 @@ impl Validator {
             return Err(ValidatorConfigError(
                 "at least one issuer and one audience are required".into(),
             ));
+        }
+        if let Some(policy) = &config.policy
+            && config.leeway > policy.leeway
+        {
+            return Err(ValidatorConfigError(format!(
+                "a leeway of {:?} exceeds the token policy's {:?}: a jti rule is forgotten {:?} after \
+                 its token's exp, and the token would still be accepted",
+                config.leeway, policy.leeway, policy.leeway
+            )));
         }
         Ok(Validator {
             config: Arc::new(config),
@@ -131,6 +164,29 @@ impl Validator {
                 _ => ValidationError::InvalidClaims,
             }
         })?;
+        self.check_lifetime(&data.claims, UnixSeconds::now())?;
         Ok(data.claims)
+    }
+
+    /// `iat` not in the future, and (under a policy) a lifetime within the max TTL.
+    fn check_lifetime<C>(&self, claims: &Claims<C>, now: UnixSeconds) -> Result<(), ValidationError> {
+        let leeway = self.config.leeway;
+        if let Some(iat) = claims.iat
+            && iat > now.saturating_add(leeway)
+        {
+            return Err(ValidationError::IssuedInFuture);
+        }
+        let Some(policy) = &self.config.policy else {
+            return Ok(());
+        };
+        let within_ttl = match claims.iat {
+            Some(iat) => claims.exp <= iat.saturating_add(policy.max_token_ttl),
+            None => claims.exp <= now.saturating_add(policy.max_token_ttl).saturating_add(leeway),
+        };
+        if within_ttl {
+            Ok(())
+        } else {
+            Err(ValidationError::LifetimeTooLong)
+        }
     }
 }

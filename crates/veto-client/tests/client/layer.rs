@@ -247,3 +247,42 @@ async fn a_list_that_is_not_ready_answers_503() {
     let (status, _, _) = service.bearer(&service.issuer.mint(&service.claims())).await;
     assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE);
 }
+
+#[tokio::test]
+async fn a_token_issued_in_the_future_is_refused() {
+    let service = service().await;
+    let mut claims = service.claims();
+    claims["iat"] = json!(veto_testkit::tokens::now_unix() + 300);
+    service.assert_refused(&service.issuer.mint(&claims)).await;
+    claims["iat"] = json!(veto_testkit::tokens::now_unix() + 10);
+    assert_eq!(
+        service.bearer(&service.issuer.mint(&claims)).await.0,
+        StatusCode::OK,
+        "within the leeway"
+    );
+}
+
+#[tokio::test]
+async fn a_token_living_longer_than_the_max_token_ttl_is_refused() {
+    let service = service().await;
+    // The default policy's max token TTL is 24 h: a sub rule is kept that long after
+    // the tokens it covers were issued, so a longer-lived token would outlive it.
+    let mut claims = service.issuer.claims(AUDIENCE, Duration::from_secs(25 * 3600));
+    service.assert_refused(&service.issuer.mint(&claims)).await;
+    claims.as_object_mut().expect("object").remove("iat");
+    service.assert_refused(&service.issuer.mint(&claims)).await;
+    let day = service.issuer.claims(AUDIENCE, Duration::from_secs(24 * 3600));
+    assert_eq!(service.bearer(&service.issuer.mint(&day)).await.0, StatusCode::OK);
+}
+
+#[tokio::test]
+async fn a_leeway_longer_than_the_policys_is_refused_at_construction() {
+    // A jti rule is kept until exp + the policy's leeway (60 s by default); a service
+    // accepting tokens longer past exp would accept a revoked token once its rule is gone.
+    let keys = veto_client::jwt::StaticKeys::new();
+    let config = ValidatorConfig {
+        leeway: Duration::from_secs(120),
+        ..ValidatorConfig::new("https://idp.test", AUDIENCE)
+    };
+    assert!(Validator::new(config, keys).is_err());
+}
