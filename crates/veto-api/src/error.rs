@@ -62,6 +62,9 @@ error_codes! {
     InvalidCursor = (400, "invalid_cursor"),
     /// A path parameter is invalid.
     InvalidPath = (400, "invalid_path"),
+    /// The `Authorization` header is repeated, or is `Bearer` without one usable token
+    /// (RFC 6750 §3.1; with `WWW-Authenticate: Bearer error="invalid_request"`).
+    InvalidRequest = (400, "invalid_request"),
     /// No or bad credentials (with `WWW-Authenticate: Bearer`).
     Unauthorized = (401, "unauthorized"),
     /// Authenticated, without the permission the route needs.

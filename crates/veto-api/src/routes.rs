@@ -85,7 +85,11 @@ impl Route {
 /// Any route may time out.
 const ANY: &[ErrorCode] = &[ErrorCode::RequestTimeout];
 /// Routes that need a credential.
-const AUTHENTICATED: &[ErrorCode] = &[ErrorCode::Unauthorized, ErrorCode::Forbidden];
+const AUTHENTICATED: &[ErrorCode] = &[
+    ErrorCode::InvalidRequest,
+    ErrorCode::Unauthorized,
+    ErrorCode::Forbidden,
+];
 /// Routes that answer from the daemon's replica.
 const READS_THE_LIST: &[ErrorCode] = &[ErrorCode::NotReady];
 /// Routes that write to the stream.

@@ -76,12 +76,16 @@ impl Authenticator {
 
     /// The principal of a request's `Authorization: Bearer <key or JWT>`.
     pub async fn authenticate(&self, headers: &HeaderMap) -> Result<Principal, ApiError> {
+        // RFC 6750 §3.1: no bearer credentials, no error code; a repeated or malformed
+        // header is invalid_request; only a bad token is invalid_token.
         let credential = match bearer::from_headers(headers) {
             Ok(credential) => credential,
-            Err(BearerError::Missing) => return Err(ApiError::unauthorized(false)),
+            Err(BearerError::Missing | BearerError::OtherScheme) => {
+                return Err(ApiError::unauthorized(false));
+            }
             Err(error) => {
                 debug!(%error, "authorization header refused");
-                return Err(ApiError::unauthorized(true));
+                return Err(ApiError::invalid_request(error.to_string()));
             }
         };
         // A JWS compact token has exactly two dots; an API key has none.
@@ -190,17 +194,20 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn bad_credentials_are_401() {
+    async fn bad_credentials_are_401_and_a_malformed_header_400() {
         let auth = authenticator();
         for header in [
             None,
             Some("Basic abc"),
-            Some("Bearer "),
             Some("Bearer wrong"),
             Some("Bearer a.b.c"),
         ] {
             let error = auth.authenticate(&headers(header)).await.unwrap_err();
             assert_eq!(error.status(), 401, "{header:?}");
+        }
+        for header in ["Bearer ", "Bearer a b"] {
+            let error = auth.authenticate(&headers(Some(header))).await.unwrap_err();
+            assert_eq!(error.code().as_str(), "invalid_request", "{header:?}");
         }
     }
 }

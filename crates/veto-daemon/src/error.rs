@@ -74,6 +74,14 @@ impl ApiError {
         }
     }
 
+    /// 400: the `Authorization` header is repeated or malformed (RFC 6750 §3.1).
+    pub fn invalid_request(message: impl Into<String>) -> ApiError {
+        ApiError {
+            bearer_challenge: Some(r#"Bearer realm="veto", error="invalid_request""#),
+            ..ApiError::new(ErrorCode::InvalidRequest, message)
+        }
+    }
+
     /// 403: authenticated, without the permission.
     pub fn forbidden(permission: &str) -> ApiError {
         ApiError {

@@ -10,12 +10,16 @@ use crate::jwt::ValidationError;
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum AuthRejection {
-    /// No `Authorization` header.
+    /// No bearer credentials: no `Authorization` header, or one of another scheme.
     #[error("no bearer token")]
     MissingToken,
-    /// An `Authorization` header that is not `Bearer <token>`, or not ASCII, or too long.
+    /// A `Bearer` header without one usable token (none, several words, not ASCII, too
+    /// long).
     #[error("malformed authorization header")]
     MalformedHeader,
+    /// More than one `Authorization` header.
+    #[error("more than one authorization header")]
+    DuplicateHeader,
     /// The token failed validation.
     #[error("invalid token: {0}")]
     Invalid(#[from] ValidationError),
@@ -36,6 +40,7 @@ impl AuthRejection {
         match self {
             AuthRejection::MissingToken => "missing_token",
             AuthRejection::MalformedHeader => "malformed_header",
+            AuthRejection::DuplicateHeader => "duplicate_header",
             AuthRejection::Invalid(error) => error.reason(),
             AuthRejection::Revoked(_) => "revoked",
             AuthRejection::NotReady => "not_ready",
@@ -54,8 +59,12 @@ impl IntoResponse for AuthRejection {
                     .insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
                 return response;
             }
-            // RFC 6750 §3.1: a request without credentials gets no error code.
+            // RFC 6750 §3.1: a request without credentials gets no error code; a
+            // malformed or repeated header is the request's fault, not the token's.
             AuthRejection::MissingToken => (StatusCode::UNAUTHORIZED, r#"Bearer"#),
+            AuthRejection::MalformedHeader | AuthRejection::DuplicateHeader => {
+                (StatusCode::BAD_REQUEST, r#"Bearer error="invalid_request""#)
+            }
             _ => (StatusCode::UNAUTHORIZED, r#"Bearer error="invalid_token""#),
         };
         let mut response = status.into_response();

@@ -61,9 +61,14 @@ impl Service {
     }
 
     async fn call(&self, authorization: Option<&str>) -> (StatusCode, Option<String>, String) {
+        self.call_with(authorization.as_slice()).await
+    }
+
+    /// A request with these `Authorization` headers (none, one, or several).
+    async fn call_with(&self, authorization: &[&str]) -> (StatusCode, Option<String>, String) {
         let mut request = Request::get("/");
-        if let Some(value) = authorization {
-            request = request.header(header::AUTHORIZATION, value);
+        for value in authorization {
+            request = request.header(header::AUTHORIZATION, *value);
         }
         let response = within(
             10,
@@ -185,31 +190,43 @@ async fn a_token_with_an_unknown_kid_is_refused() {
 }
 
 #[tokio::test]
-async fn a_malformed_authorization_header_is_refused() {
+async fn a_malformed_authorization_header_is_an_invalid_request() {
     let service = service().await;
     let token = service.issuer.mint(&service.claims());
-    for header in [
-        "Bearer",
-        "Bearer ",
-        "Basic dXNlcjpwYXNz",
-        &format!("Token {token}"),
-        &format!("Bearer {token} extra"),
-    ] {
+    // RFC 6750 §3.1: a malformed request is 400 invalid_request.
+    for header in ["Bearer", "Bearer ", &format!("Bearer {token} extra")] {
         let (status, challenge, _) = service.call(Some(header)).await;
-        assert_eq!(status, StatusCode::UNAUTHORIZED, "{header}");
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{header}");
         assert_eq!(
             challenge.as_deref(),
-            Some(r#"Bearer error="invalid_token""#),
+            Some(r#"Bearer error="invalid_request""#),
             "{header}"
         );
     }
-    let (status, challenge, _) = service.call(None).await;
-    assert_eq!(status, StatusCode::UNAUTHORIZED);
-    assert_eq!(
-        challenge.as_deref(),
-        Some("Bearer"),
-        "RFC 6750: no error code without credentials"
-    );
+    // No credentials, or another scheme's: a challenge without an error code.
+    for header in [None, Some("Basic dXNlcjpwYXNz"), Some(&format!("Token {token}"))] {
+        let (status, challenge, _) = service.call(header).await;
+        assert_eq!(status, StatusCode::UNAUTHORIZED, "{header:?}");
+        assert_eq!(
+            challenge.as_deref(),
+            Some("Bearer"),
+            "{header:?}: RFC 6750, no error code without bearer credentials"
+        );
+    }
+}
+
+#[tokio::test]
+async fn two_authorization_headers_are_an_invalid_request() {
+    let service = service().await;
+    let good = format!("Bearer {}", service.issuer.mint(&service.claims()));
+    for pair in [
+        [good.as_str(), "Bearer garbage"],
+        ["Bearer garbage", good.as_str()],
+    ] {
+        let (status, challenge, _) = service.call_with(&pair).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{pair:?}");
+        assert_eq!(challenge.as_deref(), Some(r#"Bearer error="invalid_request""#));
+    }
 }
 
 #[tokio::test]

@@ -126,3 +126,73 @@ async fn a_principal_over_its_rate_limit_gets_429() {
         "limits are per principal"
     );
 }
+
+/// The `WWW-Authenticate` challenge and the error code of a response.
+async fn challenge_and_code(response: reqwest::Response) -> (u16, String, String) {
+    let status = response.status().as_u16();
+    let challenge = response
+        .headers()
+        .get("www-authenticate")
+        .map(|value| value.to_str().expect("ascii").to_owned())
+        .unwrap_or_default();
+    let body: Value = response.json().await.unwrap_or(Value::Null);
+    (
+        status,
+        challenge,
+        body["code"].as_str().unwrap_or_default().to_owned(),
+    )
+}
+
+async fn revoke_with_headers(app: &TestApp, authorization: &[&str]) -> (u16, String, String) {
+    let mut request = app
+        .http
+        .post(app.url("/v1/revocations"))
+        .json(&json!({"kind": "jti", "value": veto_testkit::tokens::random_id()}));
+    for value in authorization {
+        request = request.header(reqwest::header::AUTHORIZATION, *value);
+    }
+    challenge_and_code(app.send(request).await).await
+}
+
+#[tokio::test]
+async fn the_authorization_header_is_read_as_rfc_6750_asks() {
+    let app = spawn_app().await;
+    let good = format!("Bearer {ADMIN_KEY}");
+    // Two headers, whichever comes first: the request is malformed, not authenticated.
+    for pair in [
+        [good.as_str(), "Bearer garbage"],
+        ["Bearer garbage", good.as_str()],
+    ] {
+        let (status, challenge, code) = revoke_with_headers(&app, &pair).await;
+        assert_eq!(status, 400, "{pair:?}");
+        assert_eq!(code, "invalid_request", "{pair:?}");
+        assert!(challenge.contains(r#"error="invalid_request""#), "{challenge}");
+    }
+    // A bearer header that carries no usable token is malformed too.
+    for malformed in ["Bearer", "Bearer a b"] {
+        let (status, challenge, code) = revoke_with_headers(&app, &[malformed]).await;
+        assert_eq!((status, code.as_str()), (400, "invalid_request"), "{malformed}");
+        assert!(challenge.contains(r#"error="invalid_request""#), "{challenge}");
+    }
+    // No credentials, or credentials of another scheme: a challenge without an error code.
+    for absent in [&[][..], &["Basic YWRtaW46cHc="][..]] {
+        let (status, challenge, code) = revoke_with_headers(&app, absent).await;
+        assert_eq!((status, code.as_str()), (401, "unauthorized"), "{absent:?}");
+        assert!(challenge.starts_with("Bearer"), "{challenge}");
+        assert!(!challenge.contains("error="), "{absent:?}: {challenge}");
+    }
+    // A bad token: invalid_token.
+    let (status, challenge, _) = revoke_with_headers(&app, &["Bearer veto_not_a_key"]).await;
+    assert_eq!(status, 401);
+    assert!(challenge.contains(r#"error="invalid_token""#), "{challenge}");
+    assert!(app.rule_subjects().await.is_empty(), "nothing was revoked");
+}
+
+#[tokio::test]
+async fn the_bearer_scheme_is_case_insensitive() {
+    let app = spawn_app().await;
+    for scheme in ["Bearer", "bearer", "BEARER", "bEaReR"] {
+        let (status, _, code) = revoke_with_headers(&app, &[&format!("{scheme} {ADMIN_KEY}")]).await;
+        assert_eq!(status, 201, "{scheme}: {code}");
+    }
+}
