@@ -121,6 +121,10 @@ error_codes! {
     NatsUnavailable = (503, "nats_unavailable"),
     /// The daemon's replica of the list is still loading (with `Retry-After`).
     NotReady = (503, "not_ready"),
+    /// An admin JWT's (or a handed-in token's) key cannot be fetched: the identity
+    /// provider's JWKS endpoint is down and the `kid` is not cached (with
+    /// `Retry-After`); retrying is safe.
+    KeysUnavailable = (503, "keys_unavailable"),
 }
 
 impl fmt::Display for ErrorCode {

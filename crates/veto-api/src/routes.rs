@@ -89,6 +89,7 @@ const AUTHENTICATED: &[ErrorCode] = &[
     ErrorCode::InvalidRequest,
     ErrorCode::Unauthorized,
     ErrorCode::Forbidden,
+    ErrorCode::KeysUnavailable,
 ];
 /// Routes that answer from the daemon's replica.
 const READS_THE_LIST: &[ErrorCode] = &[ErrorCode::NotReady];

@@ -6,7 +6,7 @@ use std::collections::{BTreeSet, HashMap};
 
 use axum::http::HeaderMap;
 use sha2::{Digest, Sha256};
-use tracing::debug;
+use tracing::{debug, warn};
 use veto_client::jwt::Validator;
 use veto_client::jwt::bearer::{self, BearerError};
 
@@ -115,6 +115,10 @@ impl Authenticator {
             .validate::<serde_json::Map<String, serde_json::Value>>(token)
             .await
             .map_err(|error| {
+                if error.is_keys_unavailable() {
+                    warn!(%error, "admin token not checked: the identity provider's keys are unavailable");
+                    return ApiError::keys_unavailable();
+                }
                 debug!(reason = error.reason(), "admin token refused");
                 ApiError::unauthorized(true)
             })?;

@@ -114,6 +114,16 @@ impl ApiError {
         ApiError::new(ErrorCode::NotReady, "the revocation list is still loading").retry_after(1)
     }
 
+    /// 503 with `Retry-After`: a token's key cannot be fetched (the JWKS endpoint is
+    /// down and its `kid` is not cached); the failure is ours, not the token's.
+    pub fn keys_unavailable() -> ApiError {
+        ApiError::new(
+            ErrorCode::KeysUnavailable,
+            "the identity provider's keys are unavailable; retry",
+        )
+        .retry_after(1)
+    }
+
     /// 409: the key kept changing under us (many writers at once); retrying is safe.
     pub fn contention() -> ApiError {
         ApiError::new(ErrorCode::Contention, "the rule changed concurrently; retry").retry_after(1)

@@ -56,6 +56,13 @@ pub enum ValidationError {
 }
 
 impl ValidationError {
+    /// Whether the validator could not decide because its keys are unavailable (the
+    /// JWKS endpoint is down and the token's `kid` is not cached): the server's
+    /// failure, not the token's, to be answered 503 rather than 401.
+    pub fn is_keys_unavailable(&self) -> bool {
+        matches!(self, ValidationError::Key(super::KeyError::Unavailable(_)))
+    }
+
     /// A stable code: `too_large`, `malformed`, `algorithm_not_allowed`, `missing_kid`,
     /// `unknown_kid`, `key_unavailable`, `bad_signature`, `expired`, `not_yet_valid`,
     /// `issued_in_future`, `lifetime_too_long`, `wrong_issuer`, `wrong_audience`,

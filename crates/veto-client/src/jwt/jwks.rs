@@ -113,16 +113,20 @@ impl KeySource for JwksSource {
             if let Some(key) = self.inner.keys.load().get(kid) {
                 return Ok(Arc::clone(key));
             }
-            // Unknown kid: perhaps the issuer rotated. One fetch per cooldown at most.
-            refresh_rate_limited(&self.inner).await?;
+            // Unknown kid: perhaps the issuer rotated. One fetch per cooldown at most. (A
+            // failed fetch is answered below, after one more look at the set.)
+            let _ = refresh_rate_limited(&self.inner).await;
             if let Some(key) = self.inner.keys.load().get(kid) {
                 return Ok(Arc::clone(key));
             }
+            // Not in the set: unknown, if the set is current. If the last fetch failed,
+            // the issuer may well have published the kid since: we cannot tell, and that
+            // is our failure (answered 503), not the token's.
+            if let Some(error) = (**self.inner.last_error.load()).clone() {
+                return Err(KeyError::Unavailable(error));
+            }
             if self.inner.keys.load().is_empty() {
-                let reason = (**self.inner.last_error.load())
-                    .clone()
-                    .unwrap_or_else(|| "not fetched yet".into());
-                return Err(KeyError::Unavailable(reason));
+                return Err(KeyError::Unavailable("not fetched yet".into()));
             }
             Err(KeyError::UnknownKid)
         })

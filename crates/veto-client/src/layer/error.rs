@@ -22,7 +22,11 @@ pub enum AuthRejection {
     DuplicateHeader,
     /// The token failed validation.
     #[error("invalid token: {0}")]
-    Invalid(#[from] ValidationError),
+    Invalid(ValidationError),
+    /// The token's key is unavailable (the JWKS endpoint is down and its `kid` is not
+    /// cached): the service cannot know.
+    #[error("keys unavailable: {0}")]
+    KeysUnavailable(ValidationError),
     /// The token is valid but revoked.
     #[error("revoked by a {0} rule")]
     Revoked(RuleKind),
@@ -41,7 +45,7 @@ impl AuthRejection {
             AuthRejection::MissingToken => "missing_token",
             AuthRejection::MalformedHeader => "malformed_header",
             AuthRejection::DuplicateHeader => "duplicate_header",
-            AuthRejection::Invalid(error) => error.reason(),
+            AuthRejection::Invalid(error) | AuthRejection::KeysUnavailable(error) => error.reason(),
             AuthRejection::Revoked(_) => "revoked",
             AuthRejection::NotReady => "not_ready",
             AuthRejection::Stale => "stale",
@@ -52,7 +56,7 @@ impl AuthRejection {
 impl IntoResponse for AuthRejection {
     fn into_response(self) -> Response {
         let (status, challenge) = match self {
-            AuthRejection::NotReady | AuthRejection::Stale => {
+            AuthRejection::NotReady | AuthRejection::Stale | AuthRejection::KeysUnavailable(_) => {
                 let mut response = StatusCode::SERVICE_UNAVAILABLE.into_response();
                 response
                     .headers_mut()
@@ -72,5 +76,15 @@ impl IntoResponse for AuthRejection {
             .headers_mut()
             .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static(challenge));
         response
+    }
+}
+
+impl From<ValidationError> for AuthRejection {
+    fn from(error: ValidationError) -> AuthRejection {
+        if error.is_keys_unavailable() {
+            AuthRejection::KeysUnavailable(error)
+        } else {
+            AuthRejection::Invalid(error)
+        }
     }
 }

@@ -22,7 +22,7 @@ const AUDIENCE: &str = "orders";
 struct Service {
     router: Router,
     issuer: TestIssuer,
-    _jwks: JwksServer,
+    jwks: JwksServer,
     _nats: NatsServer,
     js: async_nats::jetstream::Context,
 }
@@ -49,7 +49,7 @@ async fn service_with(nats: NatsServer, js: async_nats::jetstream::Context, list
     Service {
         router,
         issuer,
-        _jwks: jwks,
+        jwks,
         _nats: nats,
         js,
     }
@@ -302,4 +302,21 @@ async fn a_leeway_longer_than_the_policys_is_refused_at_construction() {
         ..ValidatorConfig::new("https://idp.test", AUDIENCE)
     };
     assert!(Validator::new(config, keys).is_err());
+}
+
+#[tokio::test]
+async fn a_jwks_outage_answers_503_for_a_kid_not_in_the_cache() {
+    let service = service().await;
+    // The cached key is fetched; then the endpoint goes down and the issuer rotates.
+    assert_eq!(
+        service.bearer(&service.issuer.mint(&service.claims())).await.0,
+        StatusCode::OK
+    );
+    service.jwks.set_down(true);
+    let rotated = service.issuer.mint_with_kid(Some("key-2"), &service.claims());
+    for attempt in 0..2 {
+        let (status, challenge, _) = service.bearer(&rotated).await;
+        assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE, "attempt {attempt}");
+        assert_eq!(challenge, None, "not the token's fault");
+    }
 }

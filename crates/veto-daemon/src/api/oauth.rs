@@ -7,7 +7,7 @@ use std::sync::Arc;
 
 use axum::extract::State;
 use axum::http::StatusCode;
-use tracing::{debug, info};
+use tracing::{debug, info, warn};
 use veto_api::RevokeTokenForm;
 use veto_proto::{RevocationRule, UnixSeconds};
 
@@ -43,6 +43,11 @@ pub async fn revoke_token(
         .await
     {
         Ok(claims) => claims,
+        // RFC 7009 §2.2.1: 503 when we cannot tell; the caller retries.
+        Err(error) if error.is_keys_unavailable() => {
+            warn!(%error, "RFC 7009: token not checked: the issuer's keys are unavailable");
+            return Err(ApiError::keys_unavailable());
+        }
         Err(error) => {
             debug!(reason = error.reason(), hint = ?form.token_type_hint, "RFC 7009: token not accepted; nothing revoked");
             return Ok(StatusCode::OK);

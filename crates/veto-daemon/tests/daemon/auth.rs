@@ -196,3 +196,28 @@ async fn the_bearer_scheme_is_case_insensitive() {
         assert_eq!(status, 201, "{scheme}: {code}");
     }
 }
+
+#[tokio::test]
+async fn a_jwks_outage_is_the_servers_failure_not_the_tokens() {
+    let app = spawn_app().await;
+    app._jwks.set_down(true);
+    let claims = admin_claims(&app, &["veto:revoke"]);
+    let rotated = app.issuer.mint_with_kid(Some("key-2"), &claims);
+    for attempt in 0..2 {
+        let response = revoke_as(&app, Some(&rotated)).await;
+        assert!(
+            response.headers().get("retry-after").is_some(),
+            "attempt {attempt}"
+        );
+        let (status, challenge, code) = challenge_and_code(response).await;
+        assert_eq!(
+            (status, code.as_str()),
+            (503, "keys_unavailable"),
+            "attempt {attempt}"
+        );
+        assert!(!challenge.contains("invalid_token"), "{challenge}");
+    }
+    // A cached key still validates while the endpoint is down.
+    let good = app.issuer.mint(&claims);
+    assert_eq!(revoke_as(&app, Some(&good)).await.status(), 201);
+}

@@ -66,3 +66,17 @@ async fn garbage_and_foreign_tokens_get_200_and_publish_nothing() {
     );
     assert!(app.rule_subjects().await.is_empty());
 }
+
+#[tokio::test]
+async fn a_token_whose_key_cannot_be_fetched_is_503_to_retry() {
+    let app = spawn_app().await;
+    app._jwks.set_down(true);
+    let claims = app.issuer.claims(SERVICE_AUDIENCE, Duration::from_secs(900));
+    let rotated = app.issuer.mint_with_kid(Some("key-2"), &claims);
+    let response = hand_in(&app, &rotated, Some(ADMIN_KEY)).await;
+    assert_eq!(response.status(), 503, "RFC 7009 §2.2.1: the caller retries");
+    assert!(response.headers().get("retry-after").is_some());
+    let body: serde_json::Value = response.json().await.expect("json");
+    assert_eq!(body["code"], "keys_unavailable");
+    assert!(app.rule_subjects().await.is_empty());
+}
