@@ -6,7 +6,8 @@
 //!   `alg` must name the token's.
 //! - `kid` required; keys come from a [`KeySource`]: [`JwksSource`] (HTTPS, cached,
 //!   refreshed in the background honouring `Cache-Control: max-age` within bounds,
-//!   refreshed once on an unknown `kid` at most once per cooldown, last good set kept
+//!   refreshed on an unknown `kid` (one fetch at a time, at most one per 500 ms, shared
+//!   by every request waiting for it), last good set kept
 //!   while the endpoint is down) or [`StaticKeys`] (PEM or JWK files).
 //! - One or more accepted issuers and audiences, both required; `exp` required; `nbf`
 //!   checked; `iat` in the future refused; leeway 30 s by default; tokens over 8 KiB
