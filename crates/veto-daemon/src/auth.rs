@@ -12,11 +12,13 @@ use veto_client::jwt::bearer::{self, BearerError};
 
 use crate::error::ApiError;
 pub use crate::permission::{ApiKeyEntry, Permission};
+use crate::principal::bounded_name;
 
 /// Who made a request, and what they may do.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Principal {
-    /// `key:<name>` or `jwt:<iss>#<sub>`.
+    /// `key:<name>` or `jwt:<iss>#<sub>`, bounded and printable
+    /// ([`crate::principal::bounded_name`]).
     pub name: String,
     permissions: BTreeSet<Permission>,
 }
@@ -95,7 +97,7 @@ impl Authenticator {
         let hash: [u8; 32] = Sha256::digest(credential.as_bytes()).into();
         match self.api_keys.get(&hash) {
             Some((name, permissions)) => Ok(Principal {
-                name: format!("key:{name}"),
+                name: bounded_name(&format!("key:{name}")),
                 permissions: permissions.clone(),
             }),
             None => {
@@ -136,11 +138,11 @@ impl Authenticator {
             .map(|(_, permission)| *permission)
             .collect();
         Ok(Principal {
-            name: format!(
+            name: bounded_name(&format!(
                 "jwt:{}#{}",
                 claims.iss.as_deref().unwrap_or("?"),
                 claims.sub.as_deref().unwrap_or("?")
-            ),
+            )),
             permissions,
         })
     }

@@ -21,7 +21,8 @@
 //! - [`index`]: every live rule in full, kept from what the replica applies.
 //! - [`api`]: routes, handlers, extractors and the OpenAPI document; [`error`]: the
 //!   one error type (codes from `veto-api`).
-//! - [`auth`]: API keys and admin JWTs; [`ratelimit`]: per-principal limits.
+//! - [`auth`]: API keys and admin JWTs; [`principal`]: bounded principal names;
+//!   [`ratelimit`]: per-principal limits.
 //! - [`ticker`]: freshness ticks. [`metrics`]: Prometheus. [`state`]: shared state.
 //!
 //! # Example
@@ -53,6 +54,7 @@ pub mod index;
 pub mod metrics;
 pub mod nats;
 pub mod permission;
+pub mod principal;
 pub mod publisher;
 pub mod ratelimit;
 pub mod signer;

@@ -221,3 +221,25 @@ async fn a_jwks_outage_is_the_servers_failure_not_the_tokens() {
     let good = app.issuer.mint(&claims);
     assert_eq!(revoke_as(&app, Some(&good)).await.status(), 201);
 }
+
+#[tokio::test]
+async fn a_long_or_odd_admin_principal_still_writes_with_a_bounded_name() {
+    let app = spawn_app().await;
+    let mut names = Vec::new();
+    for sub in ["a".repeat(300), "b".repeat(300), "mallory\nkey:admin".to_owned()] {
+        let mut claims = admin_claims(&app, &["veto:revoke"]);
+        claims["sub"] = json!(sub);
+        let response = revoke_as(&app, Some(&app.issuer.mint(&claims))).await;
+        assert_eq!(response.status(), 201, "sub of {} bytes", sub.len());
+        let body: Value = response.json().await.expect("json");
+        let name = body["rule"]["revoked_by"]
+            .as_str()
+            .expect("revoked_by")
+            .to_owned();
+        assert!(name.len() <= 256, "{name}");
+        assert!(!name.chars().any(char::is_control), "{name:?}");
+        assert!(name.starts_with("jwt:https://idp.test#"), "{name}");
+        names.push(name);
+    }
+    assert_ne!(names[0], names[1], "distinct principals keep distinct names");
+}
