@@ -109,6 +109,9 @@ error_codes! {
     ExpiresAtTooLate = (422, "expires_at_too_late"),
     /// `expires_at` before the last covered token expires.
     ExpiresAtTooEarly = (422, "expires_at_too_early"),
+    /// A rule's `iss` is none of the issuers the deployment names (a scope that
+    /// would match no token).
+    UnknownIssuer = (422, "unknown_issuer"),
     /// The body is JSON (or a form) but not of the route's shape.
     InvalidBody = (422, "invalid_body"),
     /// A batch with no revocations.

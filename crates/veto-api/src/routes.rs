@@ -129,6 +129,7 @@ const INVALID_RULE: &[ErrorCode] = &[
     ErrorCode::ExpiresAtInPast,
     ErrorCode::ExpiresAtTooLate,
     ErrorCode::ExpiresAtTooEarly,
+    ErrorCode::UnknownIssuer,
 ];
 /// What a key in the path can be refused for.
 const INVALID_KEY: &[ErrorCode] = &[

@@ -153,6 +153,10 @@ pub struct TokenSection {
     /// Added to "now" for a default `issued_before`. Default 5 s.
     #[serde(with = "humantime_serde")]
     pub clock_skew: Duration,
+    /// Issuers a rule's `iss` may name, besides the `[auth.jwt]` and `[oauth]` ones
+    /// (see [`crate::issuers`]). When no issuer is configured anywhere, any `iss` is
+    /// taken. Default none.
+    pub issuers: Vec<String>,
 }
 
 impl Default for TokenSection {
@@ -162,6 +166,7 @@ impl Default for TokenSection {
             max_token_ttl: policy.max_token_ttl,
             leeway: policy.leeway,
             clock_skew: policy.clock_skew,
+            issuers: Vec::new(),
         }
     }
 }

@@ -18,7 +18,8 @@
 //! - [`nats`]: connecting, and creating or checking the stream.
 //! - [`publisher`]: durable, non-weakening, idempotent writes (compare-and-set);
 //!   [`signer`]: the event signing key.
-//! - [`index`]: every live rule in full, kept from what the replica applies.
+//! - [`index`]: every live rule in full, kept from what the replica applies;
+//!   [`issuers`]: the issuers a rule may be scoped to.
 //! - [`api`]: routes, handlers, extractors and the OpenAPI document; [`error`]: the
 //!   one error type (codes from `veto-api`).
 //! - [`auth`]: API keys and admin JWTs; [`principal`]: bounded principal names;
@@ -51,6 +52,7 @@ pub mod auth;
 pub mod config;
 pub mod error;
 pub mod index;
+pub mod issuers;
 pub mod metrics;
 pub mod nats;
 pub mod permission;
@@ -77,6 +79,7 @@ use veto_proto::{StreamSettings, TokenPolicy, VerificationKeys};
 use crate::auth::{AdminJwt, Authenticator, Permission};
 use crate::config::{JwtSection, Settings};
 use crate::index::RuleIndex;
+use crate::issuers::KnownIssuers;
 use crate::publisher::Publisher;
 use crate::ratelimit::RateLimiter;
 use crate::signer::EventSigner;
@@ -167,6 +170,7 @@ impl Application {
         debug!(settings = ?settings, "vetod settings");
         let state = Arc::new(AppState {
             policy,
+            issuers: KnownIssuers::from_settings(&settings),
             rate_limiter: RateLimiter::new(settings.rate_limit.per_second, settings.rate_limit.burst),
             settings,
             daemon_id,

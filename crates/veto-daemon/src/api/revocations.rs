@@ -112,6 +112,7 @@ async fn revoke_one(
         &state.policy,
         UnixSeconds::now(),
     )?;
+    state.issuers.check(rule.iss.as_deref())?;
     let digest = rule.digest();
     let (stored, outcome) = state.publisher.revoke(rule).await.map_err(publish_error)?;
     let outcome_label = match outcome {

@@ -87,6 +87,11 @@ async fn every_bad_input_has_its_code_and_publishes_nothing() {
         ),
         (json!({"kind": 5, "value": "x"}), 422, "invalid_body"),
         (json!(["jti", "x"]), 422, "invalid_body"),
+        (
+            json!({"kind": "sub", "value": "x", "iss": format!("{ISSUER}/")}),
+            422,
+            "unknown_issuer",
+        ),
     ];
     for (body, status, code) in json_cases {
         let response = app.revoke(&body).await;
@@ -205,4 +210,59 @@ async fn methods_a_client_invents_share_one_metric_series() {
         requests.iter().any(|line| line.contains(r#"method="GET""#)),
         "{requests:#?}"
     );
+}
+
+#[tokio::test]
+async fn a_rule_for_an_issuer_no_one_configured_is_refused() {
+    // The admin JWT and RFC 7009 issuers (ISSUER), plus an explicit list.
+    let app = spawn_app_with(|settings| {
+        settings.tokens.issuers = vec!["https://other.example".into()];
+    })
+    .await;
+    for iss in [ISSUER, "https://other.example"] {
+        let response = app
+            .revoke(&json!({"kind": "sub", "value": "x", "iss": iss}))
+            .await;
+        assert_eq!(response.status(), 201, "{iss}");
+    }
+    for typo in [
+        format!("{ISSUER}/"),
+        "https://IDP.test".to_owned(),
+        "idp.test".to_owned(),
+    ] {
+        let response = app
+            .revoke(&json!({"kind": "sub", "value": "y", "iss": typo}))
+            .await;
+        assert_eq!(response.status(), 422, "{typo}");
+        let error: Value = response.json().await.expect("json");
+        assert_eq!(error["code"], "unknown_issuer", "{typo}");
+        assert!(
+            error["message"].as_str().unwrap_or_default().contains(ISSUER),
+            "the message names the configured issuers: {error}"
+        );
+    }
+    let batch = app
+        .send(
+            app.request(Method::POST, "/v1/revocations/batch", Some(ADMIN_KEY))
+                .json(&json!({"revocations": [{"kind": "jti", "value": "t", "iss": "https://nope"}]})),
+        )
+        .await;
+    let batch: Value = batch.json().await.expect("json");
+    assert_eq!(batch["results"][0]["error"]["code"], "unknown_issuer", "{batch}");
+    assert_eq!(
+        app.rule_subjects().await.len(),
+        2,
+        "only the known issuers' rules"
+    );
+
+    // Without any issuer configured, any scope is taken.
+    let open = spawn_app_with(|settings| {
+        settings.auth.jwt = None;
+        settings.oauth = None;
+    })
+    .await;
+    let response = open
+        .revoke(&json!({"kind": "sub", "value": "x", "iss": "https://anything.example"}))
+        .await;
+    assert_eq!(response.status(), 201);
 }
