@@ -25,6 +25,11 @@ pub mod names {
     pub const RULES_LIVE: &str = "veto_rules_live";
     /// Counter: mutations by `action` (`revoke`, `lift`) and `outcome`.
     pub const MUTATIONS_TOTAL: &str = "veto_mutations_total";
+    /// Counter: tokens handed to `/oauth2/revoke` by `outcome`: `revoked`, or why
+    /// nothing was: `no_jti`, `lifetime_too_long`, `expired`, `unusable_jti` (valid
+    /// tokens no `jti` rule can cover), `not_accepted` (not a token of the `[oauth]`
+    /// issuers), `keys_unavailable` (answered 503).
+    pub const OAUTH_REVOCATIONS_TOTAL: &str = "veto_oauth_revocations_total";
 }
 
 /// The process-wide Prometheus recorder (installed once; every daemon in the process,
