@@ -192,6 +192,7 @@ impl AdminClient {
         let query = KeyQuery {
             iss: key.iss.clone(),
             reason: reason.map(str::to_owned),
+            min_sequence: None,
         };
         let (status, headers, bytes) = self
             .send(self.authorized(Method::DELETE, url).query(&query))
@@ -202,10 +203,30 @@ impl AdminClient {
     /// `GET /v1/revocations/{kind}[/{value}]?iss=`: the live rule for a key; no live
     /// rule is an error for which [`AdminError::is_not_found`] holds.
     pub async fn get(&self, key: &RuleKey) -> Result<Reply<RuleResponse>, AdminError> {
+        self.get_query(key, None).await
+    }
+
+    /// Like [`AdminClient::get`], answered once the daemon has applied stream sequence
+    /// `min_sequence` (the `sequence` of a revocation's answer): reads its own writes.
+    /// The daemon waits up to 2 s, then answers 503 `not_ready`.
+    pub async fn get_after(
+        &self,
+        key: &RuleKey,
+        min_sequence: u64,
+    ) -> Result<Reply<RuleResponse>, AdminError> {
+        self.get_query(key, Some(min_sequence)).await
+    }
+
+    async fn get_query(
+        &self,
+        key: &RuleKey,
+        min_sequence: Option<u64>,
+    ) -> Result<Reply<RuleResponse>, AdminError> {
         let url = self.key_endpoint(key)?;
         let query = KeyQuery {
             iss: key.iss.clone(),
             reason: None,
+            min_sequence,
         };
         let (status, headers, bytes) = self.send(self.authorized(Method::GET, url).query(&query)).await?;
         self.reply(status, &headers, &bytes)

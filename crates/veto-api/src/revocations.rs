@@ -115,7 +115,8 @@ pub struct LiftResponse {
     pub sequence: u64,
 }
 
-/// The query of the keyed routes: the rule's issuer scope, and why (lifts only).
+/// The query of the keyed routes: the rule's issuer scope, why (lifts only), and the
+/// write a read must see (reads only).
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::IntoParams))]
 #[serde(deny_unknown_fields)]
@@ -126,6 +127,11 @@ pub struct KeyQuery {
     /// Why (lifts only), for the audit trail.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub reason: Option<String>,
+    /// Reads only: answer once the daemon's replica has applied this stream sequence
+    /// (the `sequence` of a 201), waiting up to 2 s (then 503 `not_ready`): read your
+    /// own writes.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub min_sequence: Option<u64>,
 }
 
 /// `GET /v1/revocations`: paging through live rules.

@@ -1,5 +1,6 @@
 //! The admin API: routes and limits. The OpenAPI document is [`openapi`]'s.
 
+pub mod consistency;
 pub mod extract;
 pub mod health;
 pub mod oauth;

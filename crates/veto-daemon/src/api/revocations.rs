@@ -16,6 +16,7 @@ use veto_api::{
 };
 use veto_proto::{KeyDigest, Lift, RevocationRule, RuleError, RuleKind, TokenPolicy, UnixSeconds};
 
+use super::consistency;
 use super::extract::{ApiJson, ApiPath, ApiQuery, Authenticated};
 use crate::auth::{Permission, Principal};
 use crate::error::ApiError;
@@ -233,6 +234,12 @@ async fn lift_key(
     query: KeyQuery,
 ) -> Result<Json<LiftResponse>, ApiError> {
     principal.require(Permission::Lift)?;
+    if query.min_sequence.is_some() {
+        return Err(ApiError::new(
+            ErrorCode::InvalidQuery,
+            "min_sequence applies to reads",
+        ));
+    }
     let (kind, value) = key_of(kind, value)?;
     let lift = Lift {
         kind,
@@ -284,7 +291,7 @@ pub async fn lift_all(
     lift_key(&state, &principal, &kind, None, query).await
 }
 
-fn get_key(
+async fn get_key(
     state: &AppState,
     principal: &Principal,
     kind: &str,
@@ -295,6 +302,9 @@ fn get_key(
     let (kind, value) = key_of(kind, value)?;
     if !state.list.is_ready() {
         return Err(ApiError::not_ready());
+    }
+    if let Some(sequence) = query.min_sequence {
+        consistency::applied(&state.index, sequence).await?;
     }
     state
         .index
@@ -307,7 +317,7 @@ fn get_key(
 #[utoipa::path(
     get, path = "/v1/revocations/{kind}/{value}", tag = "revocations",
     params(("kind" = String, Path, description = "jti, sub or sid"), ("value" = String, Path, description = "The claim value (percent-encoded)"), KeyQuery),
-    responses((status = 200, description = "The live rule", body = RuleResponse)),
+    responses((status = 200, description = "The live rule (with min_sequence: once this daemon has applied that sequence)", body = RuleResponse)),
     security(("bearer" = []))
 )]
 pub async fn get(
@@ -316,14 +326,14 @@ pub async fn get(
     ApiPath((kind, value)): ApiPath<(String, String)>,
     ApiQuery(query): ApiQuery<KeyQuery>,
 ) -> Result<Json<RuleResponse>, ApiError> {
-    get_key(&state, &principal, &kind, Some(value), &query)
+    get_key(&state, &principal, &kind, Some(value), &query).await
 }
 
 /// The live `all` rule (per issuer scope).
 #[utoipa::path(
     get, path = "/v1/revocations/{kind}", tag = "revocations",
     params(("kind" = String, Path, description = "all"), KeyQuery),
-    responses((status = 200, description = "The live rule", body = RuleResponse)),
+    responses((status = 200, description = "The live rule (with min_sequence: once this daemon has applied that sequence)", body = RuleResponse)),
     security(("bearer" = []))
 )]
 pub async fn get_all(
@@ -332,7 +342,7 @@ pub async fn get_all(
     ApiPath(kind): ApiPath<String>,
     ApiQuery(query): ApiQuery<KeyQuery>,
 ) -> Result<Json<RuleResponse>, ApiError> {
-    get_key(&state, &principal, &kind, None, &query)
+    get_key(&state, &principal, &kind, None, &query).await
 }
 
 /// List live rules, as services see them.

@@ -1,5 +1,7 @@
 //! The admin API's happy paths: durable, merged, idempotent writes; reads; lifts; batch.
 
+use std::time::Duration;
+
 use reqwest::Method;
 use serde_json::{Value, json};
 use veto_proto::{Event, KeyDigest, RuleKind};
@@ -295,5 +297,44 @@ async fn the_daemon_refuses_to_start_on_an_incompatible_stream() {
     assert!(
         message.contains("subjects") && message.contains("memory"),
         "{message}"
+    );
+}
+
+#[tokio::test]
+async fn a_read_can_wait_for_its_own_write() {
+    let app = spawn_app().await;
+    for index in 0..20 {
+        let value = format!("ryw-{index}");
+        let response = app.revoke(&json!({"kind": "jti", "value": value})).await;
+        assert_eq!(response.status(), 201);
+        let sequence = response.json::<Value>().await.expect("json")["sequence"]
+            .as_u64()
+            .expect("sequence");
+        // No polling: the read waits until the daemon's replica has the write.
+        let read = app
+            .get(
+                &format!("/v1/revocations/jti/{value}?min_sequence={sequence}"),
+                Some(READER_KEY),
+            )
+            .await;
+        assert_eq!(read.status(), 200, "read {index} right after its write");
+        let read: Value = read.json().await.expect("json");
+        assert_eq!(read["rule"]["value"], value.as_str());
+    }
+    // A sequence the daemon never reaches: a bounded wait, then 503.
+    let started = std::time::Instant::now();
+    let never = app
+        .get(
+            "/v1/revocations/jti/ryw-0?min_sequence=1000000000",
+            Some(READER_KEY),
+        )
+        .await;
+    assert_eq!(never.status(), 503);
+    assert!(never.headers().get("retry-after").is_some());
+    assert_eq!(never.json::<Value>().await.expect("json")["code"], "not_ready");
+    assert!(
+        started.elapsed() < Duration::from_secs(4),
+        "{:?}",
+        started.elapsed()
     );
 }
