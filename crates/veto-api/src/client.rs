@@ -188,9 +188,10 @@ impl AdminClient {
 
     /// `DELETE /v1/revocations/{kind}[/{value}]?iss=&reason=`: lifts the key's rule.
     pub async fn lift(&self, key: &RuleKey, reason: Option<&str>) -> Result<Reply<LiftResponse>, AdminError> {
-        let url = self.key_endpoint(key)?;
+        let (url, value) = self.key_endpoint(key)?;
         let query = KeyQuery {
             iss: key.iss.clone(),
+            value,
             reason: reason.map(str::to_owned),
             min_sequence: None,
         };
@@ -222,9 +223,10 @@ impl AdminClient {
         key: &RuleKey,
         min_sequence: Option<u64>,
     ) -> Result<Reply<RuleResponse>, AdminError> {
-        let url = self.key_endpoint(key)?;
+        let (url, value) = self.key_endpoint(key)?;
         let query = KeyQuery {
             iss: key.iss.clone(),
+            value,
             reason: None,
             min_sequence,
         };
@@ -377,10 +379,20 @@ impl AdminClient {
         Ok(url)
     }
 
-    fn key_endpoint(&self, key: &RuleKey) -> Result<Url, AdminError> {
-        match &key.value {
-            Some(value) => self.endpoint(&["v1", "revocations", key.kind.as_str(), value]),
-            None => self.endpoint(&["v1", "revocations", key.kind.as_str()]),
+    /// The URL of a key's rule, and the value to send in the query instead of the
+    /// path: `.` and `..`, which URL parsers drop from paths (encoded or not), go in
+    /// `?value=` on `/v1/revocations/{kind}`; every other value is one encoded segment.
+    fn key_endpoint(&self, key: &RuleKey) -> Result<(Url, Option<String>), AdminError> {
+        match key.value.as_deref() {
+            Some(value @ ("." | "..")) => Ok((
+                self.endpoint(&["v1", "revocations", key.kind.as_str()])?,
+                Some(value.to_owned()),
+            )),
+            Some(value) => Ok((
+                self.endpoint(&["v1", "revocations", key.kind.as_str(), value])?,
+                None,
+            )),
+            None => Ok((self.endpoint(&["v1", "revocations", key.kind.as_str()])?, None)),
         }
     }
 }
@@ -451,15 +463,34 @@ mod tests {
     fn values_are_one_percent_encoded_segment() {
         let api = client("http://127.0.0.1:8080/prefix/");
         let key = RuleKey::new(RuleKind::Sub, Some("a/b c?#%ü"));
+        let (url, in_query) = api.key_endpoint(&key).expect("url");
         assert_eq!(
-            api.key_endpoint(&key).expect("url").as_str(),
+            url.as_str(),
             "http://127.0.0.1:8080/prefix/v1/revocations/sub/a%2Fb%20c%3F%23%25%C3%BC"
         );
+        assert_eq!(in_query, None);
         let all = RuleKey::new(RuleKind::All, None);
         assert_eq!(
-            api.key_endpoint(&all).expect("url").as_str(),
+            api.key_endpoint(&all).expect("url").0.as_str(),
             "http://127.0.0.1:8080/prefix/v1/revocations/all"
         );
+        // Encoded dots are sent as they are: their `%` is encoded in turn.
+        let encoded = RuleKey::new(RuleKind::Jti, Some("%2e%2e"));
+        assert_eq!(
+            api.key_endpoint(&encoded).expect("url").0.as_str(),
+            "http://127.0.0.1:8080/prefix/v1/revocations/jti/%252e%252e"
+        );
+    }
+
+    #[test]
+    fn dot_segments_travel_in_the_query() {
+        let api = client("http://127.0.0.1:8080/");
+        for value in [".", ".."] {
+            let key = RuleKey::new(RuleKind::Jti, Some(value));
+            let (url, in_query) = api.key_endpoint(&key).expect("a URL, not a refusal");
+            assert_eq!(url.as_str(), "http://127.0.0.1:8080/v1/revocations/jti");
+            assert_eq!(in_query.as_deref(), Some(value));
+        }
     }
 
     #[test]

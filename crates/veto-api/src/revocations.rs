@@ -124,6 +124,11 @@ pub struct KeyQuery {
     /// The issuer scope of the rule; absent: the unscoped rule.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub iss: Option<String>,
+    /// The value, on `/v1/revocations/{kind}?value=` only: the form for values that a
+    /// URL path cannot carry, because URL parsers drop `.` and `..` segments (encoded or
+    /// not) before any server sees them. Not with a value in the path.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub value: Option<String>,
     /// Why (lifts only), for the audit trail.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub reason: Option<String>,

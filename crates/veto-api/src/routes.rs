@@ -10,7 +10,8 @@ use crate::error::ErrorCode;
 pub const REVOCATIONS: &str = "/v1/revocations";
 /// `POST` a batch of revocations.
 pub const REVOCATIONS_BATCH: &str = "/v1/revocations/batch";
-/// `GET` or `DELETE` (lift) the rule of a kind without value (`all`).
+/// `GET` or `DELETE` (lift) the rule of a kind without value (`all`), or of any key
+/// with its value in the query (`?value=`, for `.` and `..`, which paths cannot carry).
 pub const REVOCATION_BY_KIND: &str = "/v1/revocations/{kind}";
 /// `GET` or `DELETE` (lift) the rule for a key.
 pub const REVOCATION_BY_KEY: &str = "/v1/revocations/{kind}/{value}";

@@ -215,6 +215,17 @@ pub async fn revoke_batch(
     Ok(Json(BatchResponse { results }))
 }
 
+/// A keyed route with the value in its path takes none in its query.
+fn only_in_the_path(query: &KeyQuery) -> Result<(), ApiError> {
+    match query.value {
+        Some(_) => Err(ApiError::new(
+            ErrorCode::InvalidQuery,
+            "the value is in the path; ?value= is for /v1/revocations/{kind} only",
+        )),
+        None => Ok(()),
+    }
+}
+
 fn key_of(kind: &str, value: Option<String>) -> Result<(RuleKind, Option<String>), ApiError> {
     let kind: RuleKind = kind
         .parse()
@@ -272,13 +283,14 @@ pub async fn lift(
     ApiPath((kind, value)): ApiPath<(String, String)>,
     ApiQuery(query): ApiQuery<KeyQuery>,
 ) -> Result<Json<LiftResponse>, ApiError> {
+    only_in_the_path(&query)?;
     lift_key(&state, &principal, &kind, Some(value), query).await
 }
 
-/// Lift an `all` rule.
+/// Lift an `all` rule, or a key's rule with its value in the query (`?value=`).
 #[utoipa::path(
     delete, path = "/v1/revocations/{kind}", tag = "revocations",
-    params(("kind" = String, Path, description = "all"), KeyQuery),
+    params(("kind" = String, Path, description = "all; or jti, sub, sid with ?value="), KeyQuery),
     responses((status = 200, description = "Lifted", body = LiftResponse)),
     security(("bearer" = []))
 )]
@@ -286,9 +298,10 @@ pub async fn lift_all(
     State(state): State<Arc<AppState>>,
     Authenticated(principal): Authenticated,
     ApiPath(kind): ApiPath<String>,
-    ApiQuery(query): ApiQuery<KeyQuery>,
+    ApiQuery(mut query): ApiQuery<KeyQuery>,
 ) -> Result<Json<LiftResponse>, ApiError> {
-    lift_key(&state, &principal, &kind, None, query).await
+    let value = query.value.take();
+    lift_key(&state, &principal, &kind, value, query).await
 }
 
 async fn get_key(
@@ -326,13 +339,15 @@ pub async fn get(
     ApiPath((kind, value)): ApiPath<(String, String)>,
     ApiQuery(query): ApiQuery<KeyQuery>,
 ) -> Result<Json<RuleResponse>, ApiError> {
+    only_in_the_path(&query)?;
     get_key(&state, &principal, &kind, Some(value), &query).await
 }
 
-/// The live `all` rule (per issuer scope).
+/// The live `all` rule (per issuer scope), or a key's with its value in the query
+/// (`?value=`: for `.` and `..`, which a URL path cannot carry).
 #[utoipa::path(
     get, path = "/v1/revocations/{kind}", tag = "revocations",
-    params(("kind" = String, Path, description = "all"), KeyQuery),
+    params(("kind" = String, Path, description = "all; or jti, sub, sid with ?value="), KeyQuery),
     responses((status = 200, description = "The live rule (with min_sequence: once this daemon has applied that sequence)", body = RuleResponse)),
     security(("bearer" = []))
 )]
@@ -340,9 +355,10 @@ pub async fn get_all(
     State(state): State<Arc<AppState>>,
     Authenticated(principal): Authenticated,
     ApiPath(kind): ApiPath<String>,
-    ApiQuery(query): ApiQuery<KeyQuery>,
+    ApiQuery(mut query): ApiQuery<KeyQuery>,
 ) -> Result<Json<RuleResponse>, ApiError> {
-    get_key(&state, &principal, &kind, None, &query).await
+    let value = query.value.take();
+    get_key(&state, &principal, &kind, value, &query).await
 }
 
 /// List live rules, as services see them.

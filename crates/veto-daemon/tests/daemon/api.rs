@@ -338,3 +338,43 @@ async fn a_read_can_wait_for_its_own_write() {
         started.elapsed()
     );
 }
+
+#[tokio::test]
+async fn values_that_urls_normalise_away_are_reached_by_query() {
+    let app = spawn_app().await;
+    for value in ["..", ".", "%2e%2e", "a/../b"] {
+        let response = app.revoke(&json!({"kind": "jti", "value": value})).await;
+        assert_eq!(response.status(), 201, "{value}");
+        let sequence = response.json::<Value>().await.expect("json")["sequence"]
+            .as_u64()
+            .expect("sequence");
+        let read = app
+            .send(
+                app.request(Method::GET, "/v1/revocations/jti", Some(READER_KEY))
+                    .query(&[("value", value), ("min_sequence", &sequence.to_string())]),
+            )
+            .await;
+        assert_eq!(read.status(), 200, "GET {value:?}");
+        assert_eq!(read.json::<Value>().await.expect("json")["rule"]["value"], value);
+        let lifted = app
+            .send(
+                app.request(Method::DELETE, "/v1/revocations/jti", Some(ADMIN_KEY))
+                    .query(&[("value", value)]),
+            )
+            .await;
+        assert_eq!(lifted.status(), 200, "DELETE {value:?}");
+    }
+    // A value in the path and in the query is one too many.
+    let twice = app.get("/v1/revocations/jti/a?value=b", Some(READER_KEY)).await;
+    assert_eq!(twice.status(), 400);
+    assert_eq!(
+        twice.json::<Value>().await.expect("json")["code"],
+        "invalid_query"
+    );
+    // An all rule takes no value, however it is sent.
+    let all = app.get("/v1/revocations/all?value=x", Some(READER_KEY)).await;
+    assert_eq!(
+        all.json::<Value>().await.expect("json")["code"],
+        "value_not_allowed"
+    );
+}
