@@ -84,7 +84,9 @@ impl AdminError {
         match self {
             AdminError::Unreachable { .. } => true,
             AdminError::Api { status, code, .. } => {
-                matches!(status, 408 | 429 | 502 | 503 | 504) || code == ErrorCode::Contention.as_str()
+                matches!(status, 408 | 429 | 502 | 503 | 504)
+                    || code == ErrorCode::Contention.as_str()
+                    || code == ErrorCode::IdempotencyKeyInUse.as_str()
             }
             _ => false,
         }
@@ -105,8 +107,9 @@ pub struct Reply<T> {
 pub struct Revoked {
     /// The stored rule.
     pub reply: Reply<RuleResponse>,
-    /// Whether a stored rule already covered the request, so nothing was published
-    /// (header `Idempotent-Replayed: true`).
+    /// Whether this is an answer given again: the first answer to the request's
+    /// `Idempotency-Key`, or a stored rule that already covered it; either way nothing
+    /// was published (header `Idempotent-Replayed: true`).
     pub replayed: bool,
 }
 
@@ -168,10 +171,26 @@ impl AdminClient {
 
     /// `POST /v1/revocations`.
     pub async fn revoke(&self, request: &RevokeRequest) -> Result<Revoked, AdminError> {
+        self.revoke_with_key(request, None).await
+    }
+
+    /// `POST /v1/revocations` with an `Idempotency-Key`: sending the same request with
+    /// the same key again (a retry) gets the first answer again, `replayed`.
+    pub async fn revoke_idempotent(&self, request: &RevokeRequest, key: &str) -> Result<Revoked, AdminError> {
+        self.revoke_with_key(request, Some(key)).await
+    }
+
+    async fn revoke_with_key(
+        &self,
+        request: &RevokeRequest,
+        key: Option<&str>,
+    ) -> Result<Revoked, AdminError> {
         let url = self.endpoint(&["v1", "revocations"])?;
-        let (status, headers, bytes) = self
-            .send(self.authorized(Method::POST, url).json(request))
-            .await?;
+        let mut builder = self.authorized(Method::POST, url).json(request);
+        if let Some(key) = key {
+            builder = builder.header(routes::IDEMPOTENCY_KEY, key);
+        }
+        let (status, headers, bytes) = self.send(builder).await?;
         let replayed = headers
             .get(routes::IDEMPOTENT_REPLAYED)
             .is_some_and(|value| value.as_bytes().eq_ignore_ascii_case(b"true"));
@@ -181,8 +200,30 @@ impl AdminClient {
 
     /// `POST /v1/revocations/batch`: a result per item, in order.
     pub async fn revoke_batch(&self, batch: &BatchRequest) -> Result<Reply<BatchResponse>, AdminError> {
+        self.revoke_batch_with_key(batch, None).await
+    }
+
+    /// `POST /v1/revocations/batch` with an `Idempotency-Key` (see
+    /// [`AdminClient::revoke_idempotent`]).
+    pub async fn revoke_batch_idempotent(
+        &self,
+        batch: &BatchRequest,
+        key: &str,
+    ) -> Result<Reply<BatchResponse>, AdminError> {
+        self.revoke_batch_with_key(batch, Some(key)).await
+    }
+
+    async fn revoke_batch_with_key(
+        &self,
+        batch: &BatchRequest,
+        key: Option<&str>,
+    ) -> Result<Reply<BatchResponse>, AdminError> {
         let url = self.endpoint(&["v1", "revocations", "batch"])?;
-        let (status, headers, bytes) = self.send(self.authorized(Method::POST, url).json(batch)).await?;
+        let mut builder = self.authorized(Method::POST, url).json(batch);
+        if let Some(key) = key {
+            builder = builder.header(routes::IDEMPOTENCY_KEY, key);
+        }
+        let (status, headers, bytes) = self.send(builder).await?;
         self.reply(status, &headers, &bytes)
     }
 

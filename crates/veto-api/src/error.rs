@@ -62,6 +62,8 @@ error_codes! {
     InvalidCursor = (400, "invalid_cursor"),
     /// A path parameter is invalid.
     InvalidPath = (400, "invalid_path"),
+    /// An `Idempotency-Key` that is not one header of 1 to 255 visible ASCII characters.
+    InvalidIdempotencyKey = (400, "invalid_idempotency_key"),
     /// The `Authorization` header is repeated, or is `Bearer` without one usable token
     /// (RFC 6750 §3.1; with `WWW-Authenticate: Bearer error="invalid_request"`).
     InvalidRequest = (400, "invalid_request"),
@@ -79,6 +81,9 @@ error_codes! {
     RequestTimeout = (408, "request_timeout"),
     /// The key kept changing under the write; retrying is safe.
     Contention = (409, "contention"),
+    /// A request with this `Idempotency-Key` is still being answered (with
+    /// `Retry-After`); retrying is safe.
+    IdempotencyKeyInUse = (409, "idempotency_key_in_use"),
     /// The body (or a batch's item count) is over the limit.
     PayloadTooLarge = (413, "payload_too_large"),
     /// The body is not of the media type the route takes.
@@ -109,6 +114,8 @@ error_codes! {
     ExpiresAtTooLate = (422, "expires_at_too_late"),
     /// `expires_at` before the last covered token expires.
     ExpiresAtTooEarly = (422, "expires_at_too_early"),
+    /// This `Idempotency-Key` was used with another request body.
+    IdempotencyKeyReused = (422, "idempotency_key_reused"),
     /// A rule's `iss` is none of the issuers the deployment names (a scope that
     /// would match no token).
     UnknownIssuer = (422, "unknown_issuer"),

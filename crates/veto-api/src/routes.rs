@@ -28,9 +28,13 @@ pub const METRICS: &str = "/metrics";
 /// This API's OpenAPI document.
 pub const OPENAPI: &str = "/openapi.json";
 
-/// Response header: `true` on a revocation answered from a stored rule that already
-/// covered it (nothing was published).
+/// Response header: `true` on a revocation answered again: the answer stored for its
+/// `Idempotency-Key`, or a stored rule that already covered it (nothing was published).
 pub const IDEMPOTENT_REPLAYED: &str = "idempotent-replayed";
+
+/// Request header on the revocation routes (IETF httpapi draft): a retry with the same
+/// key and body gets the first answer again.
+pub const IDEMPOTENCY_KEY: &str = "idempotency-key";
 
 /// What a route needs of its caller.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -101,6 +105,12 @@ const WRITES: &[ErrorCode] = &[
     ErrorCode::NatsUnavailable,
     ErrorCode::NotReady,
 ];
+/// Routes that take an `Idempotency-Key`.
+const IDEMPOTENT: &[ErrorCode] = &[
+    ErrorCode::InvalidIdempotencyKey,
+    ErrorCode::IdempotencyKeyInUse,
+    ErrorCode::IdempotencyKeyReused,
+];
 /// Routes with a JSON body.
 const JSON_BODY: &[ErrorCode] = &[
     ErrorCode::MalformedJson,
@@ -151,7 +161,7 @@ pub const ROUTES: &[Route] = &[
         path: REVOCATIONS,
         access: Access::Revoke,
         success: &[201],
-        errors: &[ANY, AUTHENTICATED, JSON_BODY, INVALID_RULE, WRITES],
+        errors: &[ANY, AUTHENTICATED, JSON_BODY, INVALID_RULE, WRITES, IDEMPOTENT],
     },
     Route {
         method: "GET",
@@ -174,7 +184,14 @@ pub const ROUTES: &[Route] = &[
         path: REVOCATIONS_BATCH,
         access: Access::Revoke,
         success: &[200],
-        errors: &[ANY, AUTHENTICATED, JSON_BODY, WRITES, &[ErrorCode::EmptyBatch]],
+        errors: &[
+            ANY,
+            AUTHENTICATED,
+            JSON_BODY,
+            WRITES,
+            IDEMPOTENT,
+            &[ErrorCode::EmptyBatch],
+        ],
     },
     Route {
         method: "GET",

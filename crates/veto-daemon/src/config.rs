@@ -191,6 +191,12 @@ pub struct ApiSection {
     /// How long shutdown waits for in-flight requests. Default 10 s.
     #[serde(with = "humantime_serde")]
     pub shutdown_grace: Duration,
+    /// How long the answer to a request with an `Idempotency-Key` is kept to be given
+    /// again (see [`crate::idempotency`]). Default 24 h.
+    #[serde(with = "humantime_serde")]
+    pub idempotency_ttl: Duration,
+    /// The most bytes of such answers kept; the oldest go first. Default 64 MiB.
+    pub idempotency_max_bytes: usize,
 }
 
 impl Default for ApiSection {
@@ -202,6 +208,8 @@ impl Default for ApiSection {
             max_batch_items: 1000,
             max_batch_body_bytes: 1024 * 1024,
             shutdown_grace: Duration::from_secs(10),
+            idempotency_ttl: Duration::from_secs(24 * 60 * 60),
+            idempotency_max_bytes: 64 * 1024 * 1024,
         }
     }
 }

@@ -21,7 +21,8 @@
 //! - [`index`]: every live rule in full, kept from what the replica applies;
 //!   [`issuers`]: the issuers a rule may be scoped to.
 //! - [`api`]: routes, handlers, extractors and the OpenAPI document; [`error`]: the
-//!   one error type (codes from `veto-api`).
+//!   one error type (codes from `veto-api`); [`idempotency`]: `Idempotency-Key` on
+//!   the revocation routes.
 //! - [`auth`]: API keys and admin JWTs; [`principal`]: bounded principal names;
 //!   [`ratelimit`]: per-principal limits.
 //! - [`ticker`]: freshness ticks. [`metrics`]: Prometheus. [`state`]: shared state.
@@ -51,6 +52,7 @@ pub mod api;
 pub mod auth;
 pub mod config;
 pub mod error;
+pub mod idempotency;
 pub mod index;
 pub mod issuers;
 pub mod metrics;

@@ -378,3 +378,87 @@ async fn values_that_urls_normalise_away_are_reached_by_query() {
         "value_not_allowed"
     );
 }
+
+/// `POST path` as `key` with an `Idempotency-Key`.
+async fn post_with_key(
+    app: &TestApp,
+    path: &str,
+    credential: &str,
+    key: &str,
+    body: &Value,
+) -> reqwest::Response {
+    app.send(
+        app.request(Method::POST, path, Some(credential))
+            .header("idempotency-key", key)
+            .json(body),
+    )
+    .await
+}
+
+fn replayed(response: &reqwest::Response) -> bool {
+    response
+        .headers()
+        .get("idempotent-replayed")
+        .is_some_and(|value| value == "true")
+}
+
+#[tokio::test]
+async fn an_idempotency_key_replays_the_first_answer() {
+    let app = spawn_app().await;
+    // Defaulted times: without the key, a retry a second later is a new, later rule.
+    let carol = json!({"kind": "sub", "value": "carol"});
+    let first = post_with_key(&app, "/v1/revocations", ADMIN_KEY, "retry-1", &carol).await;
+    assert_eq!(first.status(), 201);
+    assert!(!replayed(&first));
+    let first: Value = first.json().await.expect("json");
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    let again = post_with_key(&app, "/v1/revocations", ADMIN_KEY, "retry-1", &carol).await;
+    assert_eq!(again.status(), 201);
+    assert!(replayed(&again), "the replay says so");
+    assert_eq!(
+        again.json::<Value>().await.expect("json"),
+        first,
+        "the same answer"
+    );
+    let subject = first["subject"].as_str().expect("subject");
+    let (_, sequence) = app.last_event(subject).await.expect("the rule");
+    assert_eq!(
+        Some(sequence),
+        first["sequence"].as_u64(),
+        "the replay published nothing"
+    );
+
+    // The same key with another body is a client error.
+    let dave = json!({"kind": "sub", "value": "dave"});
+    let reused = post_with_key(&app, "/v1/revocations", ADMIN_KEY, "retry-1", &dave).await;
+    assert_eq!(reused.status(), 422);
+    assert_eq!(
+        reused.json::<Value>().await.expect("json")["code"],
+        "idempotency_key_reused"
+    );
+    // Keys are per caller: another principal's "retry-1" is its own.
+    let other = post_with_key(&app, "/v1/revocations", REVOKER_KEY, "retry-1", &dave).await;
+    assert_eq!(other.status(), 201);
+    assert!(!replayed(&other));
+
+    // A batch replays whole.
+    let batch = json!({"revocations": [{"kind": "jti", "value": "b-1"}, {"kind": "sid", "value": "s-1"}]});
+    let first = post_with_key(&app, "/v1/revocations/batch", ADMIN_KEY, "batch-1", &batch).await;
+    assert_eq!(first.status(), 200);
+    let first: Value = first.json().await.expect("json");
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    let again = post_with_key(&app, "/v1/revocations/batch", ADMIN_KEY, "batch-1", &batch).await;
+    assert_eq!(again.status(), 200);
+    assert!(replayed(&again));
+    assert_eq!(again.json::<Value>().await.expect("json"), first);
+
+    // A key is 1 to 255 visible ASCII characters.
+    for bad in ["", &"k".repeat(256)] {
+        let response = post_with_key(&app, "/v1/revocations", ADMIN_KEY, bad, &carol).await;
+        assert_eq!(response.status(), 400, "{} bytes", bad.len());
+        assert_eq!(
+            response.json::<Value>().await.expect("json")["code"],
+            "invalid_idempotency_key"
+        );
+    }
+}
