@@ -191,6 +191,18 @@ pub struct ApiSection {
     /// How long shutdown waits for in-flight requests. Default 10 s.
     #[serde(with = "humantime_serde")]
     pub shutdown_grace: Duration,
+    /// How long a client has to send a request's head, from when its connection is
+    /// ready for one (accepted, or the previous response sent): bounds dripped heads
+    /// and keep-alive idleness. Default 10 s.
+    #[serde(with = "humantime_serde")]
+    pub header_read_timeout: Duration,
+    /// A connection with no request being handled for this long is closed. Default 60 s.
+    #[serde(with = "humantime_serde")]
+    pub idle_timeout: Duration,
+    /// The most connections open at once, lowered to fit the open-file limit; at the
+    /// cap the longest-idle connection is closed to make room (see [`crate::server`]).
+    /// Default 1024.
+    pub max_connections: usize,
     /// How long the answer to a request with an `Idempotency-Key` is kept to be given
     /// again (see [`crate::idempotency`]). Default 24 h.
     #[serde(with = "humantime_serde")]
@@ -208,6 +220,9 @@ impl Default for ApiSection {
             max_batch_items: 1000,
             max_batch_body_bytes: 1024 * 1024,
             shutdown_grace: Duration::from_secs(10),
+            header_read_timeout: Duration::from_secs(10),
+            idle_timeout: Duration::from_secs(60),
+            max_connections: 1024,
             idempotency_ttl: Duration::from_secs(24 * 60 * 60),
             idempotency_max_bytes: 64 * 1024 * 1024,
         }
@@ -343,12 +358,27 @@ impl Settings {
             .map_err(|error| anyhow::anyhow!("settings: {error}"))
     }
 
+    /// The HTTP server's limits.
+    pub fn server_limits(&self) -> crate::server::ServerLimits {
+        crate::server::ServerLimits {
+            header_read_timeout: self.api.header_read_timeout,
+            idle_timeout: self.api.idle_timeout,
+            max_connections: self.api.max_connections,
+        }
+    }
+
     /// Checks what serde cannot.
     pub fn validate(&self) -> anyhow::Result<()> {
         StreamSettings::new(&self.stream.name, &self.token_policy(), self.stream.replicas)?;
         anyhow::ensure!(
             !self.api.publish_timeout.is_zero() && !self.api.tick_interval.is_zero(),
             "api.publish_timeout and api.tick_interval must be positive"
+        );
+        anyhow::ensure!(
+            !self.api.header_read_timeout.is_zero()
+                && !self.api.idle_timeout.is_zero()
+                && self.api.max_connections > 0,
+            "api.header_read_timeout, api.idle_timeout and api.max_connections must be positive"
         );
         anyhow::ensure!(
             (1..=10_000).contains(&self.api.max_batch_items),

@@ -25,6 +25,7 @@
 //!   the revocation routes.
 //! - [`auth`]: API keys and admin JWTs; [`principal`]: bounded principal names;
 //!   [`ratelimit`]: per-principal limits.
+//! - [`server`]: the HTTP server, with connection limits and timeouts.
 //! - [`ticker`]: freshness ticks. [`metrics`]: Prometheus. [`state`]: shared state.
 //!
 //! # Example
@@ -61,6 +62,7 @@ pub mod permission;
 pub mod principal;
 pub mod publisher;
 pub mod ratelimit;
+pub mod server;
 pub mod signer;
 pub mod state;
 pub mod ticker;
@@ -220,7 +222,8 @@ impl Application {
             info!("shutting down: no new connections; finishing in-flight requests");
             let _ = draining_tx.send(());
         };
-        let server = axum::serve(listener, api::router(state)).with_graceful_shutdown(signal);
+        let limits = state.settings.server_limits();
+        let server = server::serve(listener, api::router(state), limits, signal);
         let grace_expired = async move {
             if draining_rx.await.is_ok() {
                 tokio::time::sleep(grace).await;

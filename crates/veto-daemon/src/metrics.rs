@@ -13,6 +13,11 @@ use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
 pub mod names {
     /// Counter: HTTP requests by `route`, `method`, `status`.
     pub const HTTP_REQUESTS_TOTAL: &str = "veto_http_requests_total";
+    /// Gauge: HTTP connections open.
+    pub const HTTP_CONNECTIONS_OPEN: &str = "veto_http_connections_open";
+    /// Counter: connections closed to make room for new ones, by `reason` (`limit`: the
+    /// connection cap; `files`: the process ran out of files).
+    pub const HTTP_CONNECTIONS_SHED_TOTAL: &str = "veto_http_connections_shed_total";
     /// Histogram: HTTP request duration by `route`.
     pub const HTTP_REQUEST_DURATION_SECONDS: &str = "veto_http_request_duration_seconds";
     /// Histogram: publish to acknowledgement.

@@ -3,6 +3,7 @@
 mod api;
 mod auth;
 mod bad_input;
+mod connections;
 mod index;
 mod logging;
 mod oauth;
