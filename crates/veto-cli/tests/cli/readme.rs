@@ -211,23 +211,11 @@ async fn the_readme_cli_examples_run_against_scripts_run() {
         let expected = if line.contains(" check ") { 1 } else { 0 };
         assert_eq!(*code, expected, "{line}\n{transcript}");
     }
-    let listed = within(
-        10,
-        "list",
-        AdminClient::at(
-            &second.url,
-            Some(
-                &std::fs::read_to_string(second.data.path().join("dev-api-key"))
-                    .expect("key")
-                    .trim()
-                    .to_owned(),
-            ),
-        )
-        .expect("client")
-        .list(&veto_api::ListQuery::default()),
-    )
-    .await
-    .expect("list");
+    let key = std::fs::read_to_string(second.data.path().join("dev-api-key")).expect("the dev key");
+    let api = AdminClient::at(&second.url, Some(key.trim())).expect("client");
+    let listed = within(10, "list", api.list(&veto_api::ListQuery::default()))
+        .await
+        .expect("list");
     assert_eq!(listed.body.items.len(), 2, "the examples' two rules");
     drop(first);
 }
