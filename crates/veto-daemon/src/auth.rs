@@ -6,7 +6,7 @@ use std::collections::{BTreeSet, HashMap};
 
 use axum::http::HeaderMap;
 use sha2::{Digest, Sha256};
-use tracing::{debug, warn};
+use tracing::debug;
 use veto_client::jwt::Validator;
 use veto_client::jwt::bearer::{self, BearerError};
 
@@ -117,8 +117,10 @@ impl Authenticator {
             .validate::<serde_json::Map<String, serde_json::Value>>(token)
             .await
             .map_err(|error| {
+                // Debug, not warn: the JWKS source warns once per failed fetch (a few a
+                // second at most); a line per request would let anyone flood the log.
                 if error.is_keys_unavailable() {
-                    warn!(%error, "admin token not checked: the identity provider's keys are unavailable");
+                    debug!(%error, "admin token not checked: the identity provider's keys are unavailable");
                     return ApiError::keys_unavailable();
                 }
                 debug!(reason = error.reason(), "admin token refused");

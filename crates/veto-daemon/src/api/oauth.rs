@@ -25,7 +25,7 @@ use std::sync::Arc;
 
 use axum::extract::State;
 use axum::http::StatusCode;
-use tracing::{debug, info, warn};
+use tracing::{debug, info};
 use veto_api::RevokeTokenForm;
 use veto_client::jwt::ValidationError;
 use veto_proto::{RevocationRule, RuleError, UnixSeconds};
@@ -83,8 +83,9 @@ pub async fn revoke_token(
     {
         Ok(claims) => claims,
         // RFC 7009 §2.2.1: 503 when we cannot tell; the caller retries.
+        // Debug: the JWKS source warns once per failed fetch; see veto_daemon::auth.
         Err(error) if error.is_keys_unavailable() => {
-            warn!(%error, "RFC 7009: token not checked: the issuer's keys are unavailable");
+            debug!(%error, "RFC 7009: token not checked: the issuer's keys are unavailable");
             count("keys_unavailable");
             return Err(ApiError::keys_unavailable());
         }
