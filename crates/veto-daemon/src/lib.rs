@@ -236,12 +236,22 @@ impl Application {
             () = grace_expired => warn!(?grace, "grace period over; stopping with requests in flight"),
         }
         ticker.abort();
-        if let Err(error) = client.flush().await {
-            warn!(%error, "flushing the NATS connection");
+        // Bounded: with NATS gone, a flush waits for a reconnection that never comes,
+        // and a stopping daemon must stop. (Every acknowledged write is already stored:
+        // only unacknowledged ticks could be pending.)
+        match tokio::time::timeout(flush_limit(grace), client.flush()).await {
+            Ok(Ok(())) => {}
+            Ok(Err(error)) => warn!(%error, "flushing the NATS connection"),
+            Err(_) => warn!("NATS did not take the last flush in time; stopping anyway"),
         }
         info!("vetod stopped");
         Ok(())
     }
+}
+
+/// How long stopping waits for the last flush to NATS.
+fn flush_limit(grace: std::time::Duration) -> std::time::Duration {
+    grace.min(std::time::Duration::from_secs(2))
 }
 
 /// The event signer, if configured; without one, events are unsigned (and we say so).
