@@ -74,7 +74,11 @@ struct ScriptRun {
 
 impl ScriptRun {
     async fn start() -> ScriptRun {
-        let data = tempfile::tempdir().expect("a data directory");
+        // Under the target directory: what happens there is this workspace's alone.
+        let data = tempfile::Builder::new()
+            .prefix("scripts-run-")
+            .tempdir_in(env!("CARGO_TARGET_TMPDIR"))
+            .expect("a data directory");
         let nats_server = veto_testkit::server_binary().expect("nats-server");
         let mut command = Command::new("bash");
         command
@@ -89,7 +93,7 @@ impl ScriptRun {
             .env_remove("VETO_NATS_MONITOR_PORT")
             .env_remove("VETO_CONFIG")
             .stdout(Stdio::piped())
-            .stderr(Stdio::null());
+            .stderr(std::fs::File::create(data.path().join("run.err")).expect("a stderr file"));
         std::os::unix::process::CommandExt::process_group(&mut command, 0);
         let mut child = command.spawn().expect("scripts/run starts");
         let stdout = child.stdout.take().expect("stdout");
@@ -102,7 +106,15 @@ impl ScriptRun {
         };
         let port = within(60, "scripts/run starts vetod", port)
             .await
-            .unwrap_or_else(|_| panic!("scripts/run did not start vetod:\n{}", run.nats_log()));
+            .unwrap_or_else(|_| {
+                panic!(
+                    "scripts/run did not start vetod (data in {}, which exists: {})\n--- its stderr ---\n{}\n--- NATS's log ---\n{}",
+                    run.data.path().display(),
+                    run.data.path().is_dir(),
+                    run.file("run.err"),
+                    run.nats_log()
+                )
+            });
         run.url = format!("http://127.0.0.1:{port}");
         run.nats_url = format!("nats://127.0.0.1:{}", run.nats_port());
         AdminClient::at(&run.url, None)
@@ -114,11 +126,15 @@ impl ScriptRun {
     }
 
     fn nats_log(&self) -> String {
-        let mut log = String::new();
-        if let Ok(mut file) = std::fs::File::open(self.data.path().join("nats.log")) {
-            let _ = file.read_to_string(&mut log);
+        self.file("nats.log")
+    }
+
+    fn file(&self, name: &str) -> String {
+        let mut text = String::new();
+        if let Ok(mut file) = std::fs::File::open(self.data.path().join(name)) {
+            let _ = file.read_to_string(&mut text);
         }
-        log
+        text
     }
 
     /// The client port NATS logged.
