@@ -6,8 +6,8 @@
 //! answers from, as services see it) applies it a moment later, so a read right after
 //! its write could miss it. The wait is bounded: a replica that does not get there in
 //! [`MAX_WAIT`] answers 503 `not_ready`, to retry. It polls the index's applied
-//! sequence, an atomic read, every [`POLL_INTERVAL`], rather than being woken by the
-//! replica's writer, which then has nothing to do for readers.
+//! sequence, an atomic read, every 5 ms, rather than being woken by the replica's
+//! writer, which then has nothing to do for readers.
 
 use std::time::Duration;
 
