@@ -85,7 +85,9 @@ impl AdminError {
         match self {
             AdminError::Unreachable { .. } => true,
             AdminError::Api { status, code, .. } => {
-                matches!(status, 408 | 429 | 502 | 503 | 504) || code == ErrorCode::Contention.as_str()
+                matches!(status, 408 | 429 | 502 | 503 | 504)
+                    || code == ErrorCode::Contention.as_str()
+                    || code == ErrorCode::IdempotencyKeyInUse.as_str()
             }
             _ => false,
         }
@@ -106,8 +108,9 @@ pub struct Reply<T> {
 pub struct Revoked {
     /// The stored rule.
     pub reply: Reply<RuleResponse>,
-    /// Whether a stored rule already covered the request, so nothing was published
-    /// (header `Idempotent-Replayed: true`).
+    /// Whether this is an answer given again: the first answer to the request's
+    /// `Idempotency-Key`, or a stored rule that already covered it; either way nothing
+    /// was published (header `Idempotent-Replayed: true`).
     pub replayed: bool,
 }
 
@@ -169,10 +172,26 @@ impl AdminClient {
 
     /// `POST /v1/revocations`.
     pub async fn revoke(&self, request: &RevokeRequest) -> Result<Revoked, AdminError> {
+        self.revoke_with_key(request, None).await
+    }
+
+    /// `POST /v1/revocations` with an `Idempotency-Key`: sending the same request with
+    /// the same key again (a retry) gets the first answer again, `replayed`.
+    pub async fn revoke_idempotent(&self, request: &RevokeRequest, key: &str) -> Result<Revoked, AdminError> {
+        self.revoke_with_key(request, Some(key)).await
+    }
+
+    async fn revoke_with_key(
+        &self,
+        request: &RevokeRequest,
+        key: Option<&str>,
+    ) -> Result<Revoked, AdminError> {
         let url = self.endpoint(&["v1", "revocations"])?;
-        let (status, headers, bytes) = self
-            .send(self.authorized(Method::POST, url).json(request))
-            .await?;
+        let mut builder = self.authorized(Method::POST, url).json(request);
+        if let Some(key) = key {
+            builder = builder.header(routes::IDEMPOTENCY_KEY, key);
+        }
+        let (status, headers, bytes) = self.send(builder).await?;
         let replayed = headers
             .get(routes::IDEMPOTENT_REPLAYED)
             .is_some_and(|value| value.as_bytes().eq_ignore_ascii_case(b"true"));
@@ -182,17 +201,41 @@ impl AdminClient {
 
     /// `POST /v1/revocations/batch`: a result per item, in order.
     pub async fn revoke_batch(&self, batch: &BatchRequest) -> Result<Reply<BatchResponse>, AdminError> {
+        self.revoke_batch_with_key(batch, None).await
+    }
+
+    /// `POST /v1/revocations/batch` with an `Idempotency-Key` (see
+    /// [`AdminClient::revoke_idempotent`]).
+    pub async fn revoke_batch_idempotent(
+        &self,
+        batch: &BatchRequest,
+        key: &str,
+    ) -> Result<Reply<BatchResponse>, AdminError> {
+        self.revoke_batch_with_key(batch, Some(key)).await
+    }
+
+    async fn revoke_batch_with_key(
+        &self,
+        batch: &BatchRequest,
+        key: Option<&str>,
+    ) -> Result<Reply<BatchResponse>, AdminError> {
         let url = self.endpoint(&["v1", "revocations", "batch"])?;
-        let (status, headers, bytes) = self.send(self.authorized(Method::POST, url).json(batch)).await?;
+        let mut builder = self.authorized(Method::POST, url).json(batch);
+        if let Some(key) = key {
+            builder = builder.header(routes::IDEMPOTENCY_KEY, key);
+        }
+        let (status, headers, bytes) = self.send(builder).await?;
         self.reply(status, &headers, &bytes)
     }
 
     /// `DELETE /v1/revocations/{kind}[/{value}]?iss=&reason=`: lifts the key's rule.
     pub async fn lift(&self, key: &RuleKey, reason: Option<&str>) -> Result<Reply<LiftResponse>, AdminError> {
-        let url = self.key_endpoint(key)?;
+        let (url, value) = self.key_endpoint(key)?;
         let query = KeyQuery {
             iss: key.iss.clone(),
+            value,
             reason: reason.map(str::to_owned),
+            min_sequence: None,
         };
         let (status, headers, bytes) = self
             .send(self.authorized(Method::DELETE, url).query(&query))
@@ -203,10 +246,31 @@ impl AdminClient {
     /// `GET /v1/revocations/{kind}[/{value}]?iss=`: the live rule for a key; no live
     /// rule is an error for which [`AdminError::is_not_found`] holds.
     pub async fn get(&self, key: &RuleKey) -> Result<Reply<RuleResponse>, AdminError> {
-        let url = self.key_endpoint(key)?;
+        self.get_query(key, None).await
+    }
+
+    /// Like [`AdminClient::get`], answered once the daemon has applied stream sequence
+    /// `min_sequence` (the `sequence` of a revocation's answer): reads its own writes.
+    /// The daemon waits up to 2 s, then answers 503 `not_ready`.
+    pub async fn get_after(
+        &self,
+        key: &RuleKey,
+        min_sequence: u64,
+    ) -> Result<Reply<RuleResponse>, AdminError> {
+        self.get_query(key, Some(min_sequence)).await
+    }
+
+    async fn get_query(
+        &self,
+        key: &RuleKey,
+        min_sequence: Option<u64>,
+    ) -> Result<Reply<RuleResponse>, AdminError> {
+        let (url, value) = self.key_endpoint(key)?;
         let query = KeyQuery {
             iss: key.iss.clone(),
+            value,
             reason: None,
+            min_sequence,
         };
         let (status, headers, bytes) = self.send(self.authorized(Method::GET, url).query(&query)).await?;
         self.reply(status, &headers, &bytes)
@@ -395,10 +459,20 @@ impl AdminClient {
         Ok(url)
     }
 
-    fn key_endpoint(&self, key: &RuleKey) -> Result<Url, AdminError> {
-        match &key.value {
-            Some(value) => self.endpoint(&["v1", "revocations", key.kind.as_str(), value]),
-            None => self.endpoint(&["v1", "revocations", key.kind.as_str()]),
+    /// The URL of a key's rule, and the value to send in the query instead of the
+    /// path: `.` and `..`, which URL parsers drop from paths (encoded or not), go in
+    /// `?value=` on `/v1/revocations/{kind}`; every other value is one encoded segment.
+    fn key_endpoint(&self, key: &RuleKey) -> Result<(Url, Option<String>), AdminError> {
+        match key.value.as_deref() {
+            Some(value @ ("." | "..")) => Ok((
+                self.endpoint(&["v1", "revocations", key.kind.as_str()])?,
+                Some(value.to_owned()),
+            )),
+            Some(value) => Ok((
+                self.endpoint(&["v1", "revocations", key.kind.as_str(), value])?,
+                None,
+            )),
+            None => Ok((self.endpoint(&["v1", "revocations", key.kind.as_str()])?, None)),
         }
     }
 }
@@ -469,15 +543,34 @@ mod tests {
     fn values_are_one_percent_encoded_segment() {
         let api = client("http://127.0.0.1:8080/prefix/");
         let key = RuleKey::new(RuleKind::Sub, Some("a/b c?#%ü"));
+        let (url, in_query) = api.key_endpoint(&key).expect("url");
         assert_eq!(
-            api.key_endpoint(&key).expect("url").as_str(),
+            url.as_str(),
             "http://127.0.0.1:8080/prefix/v1/revocations/sub/a%2Fb%20c%3F%23%25%C3%BC"
         );
+        assert_eq!(in_query, None);
         let all = RuleKey::new(RuleKind::All, None);
         assert_eq!(
-            api.key_endpoint(&all).expect("url").as_str(),
+            api.key_endpoint(&all).expect("url").0.as_str(),
             "http://127.0.0.1:8080/prefix/v1/revocations/all"
         );
+        // Encoded dots are sent as they are: their `%` is encoded in turn.
+        let encoded = RuleKey::new(RuleKind::Jti, Some("%2e%2e"));
+        assert_eq!(
+            api.key_endpoint(&encoded).expect("url").0.as_str(),
+            "http://127.0.0.1:8080/prefix/v1/revocations/jti/%252e%252e"
+        );
+    }
+
+    #[test]
+    fn dot_segments_travel_in_the_query() {
+        let api = client("http://127.0.0.1:8080/");
+        for value in [".", ".."] {
+            let key = RuleKey::new(RuleKind::Jti, Some(value));
+            let (url, in_query) = api.key_endpoint(&key).expect("a URL, not a refusal");
+            assert_eq!(url.as_str(), "http://127.0.0.1:8080/v1/revocations/jti");
+            assert_eq!(in_query.as_deref(), Some(value));
+        }
     }
 
     #[test]

@@ -66,8 +66,10 @@ error_codes! {
     InvalidPath = (400, "invalid_path"),
     /// A request header is malformed (`If-Match`, …).
     InvalidHeader = (400, "invalid_header"),
-    /// Identity-provider receivers: the logout token or security event token (or the
-    /// request carrying it) is invalid. In the specs' bodies, not [`ErrorBody`].
+    /// The `Authorization` header is repeated, or is `Bearer` without one usable token
+    /// (RFC 6750 §3.1; with `WWW-Authenticate: Bearer error="invalid_request"`). And on
+    /// the identity-provider receivers: the logout token or security event token (or
+    /// the request carrying it) is invalid, in the specs' bodies, not [`ErrorBody`].
     InvalidRequest = (400, "invalid_request"),
     /// SET receiver (RFC 8935): the key that signed the SET is unknown or unacceptable.
     InvalidKey = (400, "invalid_key"),
@@ -78,6 +80,8 @@ error_codes! {
     /// SET receiver (RFC 8935): the transmitter could not be authenticated (push
     /// authorization or signature).
     AuthenticationFailed = (400, "authentication_failed"),
+    /// An `Idempotency-Key` that is not one header of 1 to 255 visible ASCII characters.
+    InvalidIdempotencyKey = (400, "invalid_idempotency_key"),
     /// No or bad credentials (with `WWW-Authenticate: Bearer`).
     Unauthorized = (401, "unauthorized"),
     /// Authenticated, without the permission the route needs.
@@ -97,6 +101,9 @@ error_codes! {
     /// A lift whose caller did not see the rule now held (another revocation landed
     /// first, or `If-Match` names another version): read it again and decide.
     Conflict = (409, "conflict"),
+    /// A request with this `Idempotency-Key` is still being answered (with
+    /// `Retry-After`); retrying is safe.
+    IdempotencyKeyInUse = (409, "idempotency_key_in_use"),
     /// `after` is older than what the stream keeps (or beyond its end: the stream went
     /// back): load the snapshot again.
     Gone = (410, "gone"),
@@ -130,6 +137,11 @@ error_codes! {
     ExpiresAtTooLate = (422, "expires_at_too_late"),
     /// `expires_at` before the last covered token expires.
     ExpiresAtTooEarly = (422, "expires_at_too_early"),
+    /// This `Idempotency-Key` was used with another request body.
+    IdempotencyKeyReused = (422, "idempotency_key_reused"),
+    /// A rule's `iss` is none of the issuers the deployment names (a scope that
+    /// would match no token).
+    UnknownIssuer = (422, "unknown_issuer"),
     /// The body is JSON (or a form) but not of the route's shape.
     InvalidBody = (422, "invalid_body"),
     /// A batch with no revocations.
@@ -142,7 +154,9 @@ error_codes! {
     NatsUnavailable = (503, "nats_unavailable"),
     /// The daemon's replica of the list is still loading (with `Retry-After`).
     NotReady = (503, "not_ready"),
-    /// An identity provider's signing keys could not be fetched yet (with
+    /// An identity provider's signing keys cannot be fetched: its JWKS endpoint is
+    /// down and the `kid` is not cached (admin JWTs, handed-in tokens, logout tokens;
+    /// with
     /// `Retry-After`); retrying is safe.
     KeysUnavailable = (503, "keys_unavailable"),
 }

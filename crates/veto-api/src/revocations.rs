@@ -115,7 +115,8 @@ pub struct LiftResponse {
     pub sequence: u64,
 }
 
-/// The query of the keyed routes: the rule's issuer scope, and why (lifts only).
+/// The query of the keyed routes: the rule's issuer scope, why (lifts only), and the
+/// write a read must see (reads only).
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::IntoParams))]
 #[serde(deny_unknown_fields)]
@@ -123,9 +124,19 @@ pub struct KeyQuery {
     /// The issuer scope of the rule; absent: the unscoped rule.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub iss: Option<String>,
+    /// The value, on `/v1/revocations/{kind}?value=` only: the form for values that a
+    /// URL path cannot carry, because URL parsers drop `.` and `..` segments (encoded or
+    /// not) before any server sees them. Not with a value in the path.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub value: Option<String>,
     /// Why (lifts only), for the audit trail.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub reason: Option<String>,
+    /// Reads only: answer once the daemon's replica has applied this stream sequence
+    /// (the `sequence` of a 201), waiting up to 2 s (then 503 `not_ready`): read your
+    /// own writes.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub min_sequence: Option<u64>,
 }
 
 /// `GET /v1/revocations`: paging through live rules.

@@ -10,7 +10,8 @@ use crate::error::ErrorCode;
 pub const REVOCATIONS: &str = "/v1/revocations";
 /// `POST` a batch of revocations.
 pub const REVOCATIONS_BATCH: &str = "/v1/revocations/batch";
-/// `GET` or `DELETE` (lift) the rule of a kind without value (`all`).
+/// `GET` or `DELETE` (lift) the rule of a kind without value (`all`), or of any key
+/// with its value in the query (`?value=`, for `.` and `..`, which paths cannot carry).
 pub const REVOCATION_BY_KIND: &str = "/v1/revocations/{kind}";
 /// `GET` or `DELETE` (lift) the rule for a key.
 pub const REVOCATION_BY_KEY: &str = "/v1/revocations/{kind}/{value}";
@@ -35,8 +36,8 @@ pub const METRICS: &str = "/metrics";
 /// This API's OpenAPI document.
 pub const OPENAPI: &str = "/openapi.json";
 
-/// Response header: `true` on a revocation answered from a stored rule that already
-/// covered it (nothing was published).
+/// Response header: `true` on a revocation answered again: the answer stored for its
+/// `Idempotency-Key`, or a stored rule that already covered it (nothing was published).
 pub const IDEMPOTENT_REPLAYED: &str = "idempotent-replayed";
 
 /// A rule's version is its stream sequence: `GET` answers it as `ETag: "<sequence>"`,
@@ -51,6 +52,10 @@ pub fn parse_etag(value: &str) -> Option<u64> {
     let value = value.strip_prefix("W/").unwrap_or(value);
     value.trim_matches('"').parse().ok()
 }
+
+/// Request header on the revocation routes (IETF httpapi draft): a retry with the same
+/// key and body gets the first answer again.
+pub const IDEMPOTENCY_KEY: &str = "idempotency-key";
 
 /// What a route needs of its caller.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -107,7 +112,12 @@ impl Route {
 /// Any route may time out.
 const ANY: &[ErrorCode] = &[ErrorCode::RequestTimeout];
 /// Routes that need a credential.
-const AUTHENTICATED: &[ErrorCode] = &[ErrorCode::Unauthorized, ErrorCode::Forbidden];
+const AUTHENTICATED: &[ErrorCode] = &[
+    ErrorCode::InvalidRequest,
+    ErrorCode::Unauthorized,
+    ErrorCode::Forbidden,
+    ErrorCode::KeysUnavailable,
+];
 /// Routes that answer from the daemon's replica.
 const READS_THE_LIST: &[ErrorCode] = &[ErrorCode::NotReady];
 /// Routes that write to the stream.
@@ -116,6 +126,12 @@ const WRITES: &[ErrorCode] = &[
     ErrorCode::Contention,
     ErrorCode::NatsUnavailable,
     ErrorCode::NotReady,
+];
+/// Routes that take an `Idempotency-Key`.
+const IDEMPOTENT: &[ErrorCode] = &[
+    ErrorCode::InvalidIdempotencyKey,
+    ErrorCode::IdempotencyKeyInUse,
+    ErrorCode::IdempotencyKeyReused,
 ];
 /// Routes with a JSON body.
 const JSON_BODY: &[ErrorCode] = &[
@@ -146,6 +162,7 @@ const INVALID_RULE: &[ErrorCode] = &[
     ErrorCode::ExpiresAtInPast,
     ErrorCode::ExpiresAtTooLate,
     ErrorCode::ExpiresAtTooEarly,
+    ErrorCode::UnknownIssuer,
 ];
 /// What a key in the path can be refused for.
 const INVALID_KEY: &[ErrorCode] = &[
@@ -176,7 +193,7 @@ pub const ROUTES: &[Route] = &[
         path: REVOCATIONS,
         access: Access::Revoke,
         success: &[201],
-        errors: &[ANY, AUTHENTICATED, JSON_BODY, INVALID_RULE, WRITES],
+        errors: &[ANY, AUTHENTICATED, JSON_BODY, INVALID_RULE, WRITES, IDEMPOTENT],
     },
     Route {
         method: "GET",
@@ -199,7 +216,14 @@ pub const ROUTES: &[Route] = &[
         path: REVOCATIONS_BATCH,
         access: Access::Revoke,
         success: &[200],
-        errors: &[ANY, AUTHENTICATED, JSON_BODY, WRITES, &[ErrorCode::EmptyBatch]],
+        errors: &[
+            ANY,
+            AUTHENTICATED,
+            JSON_BODY,
+            WRITES,
+            IDEMPOTENT,
+            &[ErrorCode::EmptyBatch],
+        ],
     },
     Route {
         method: "GET",

@@ -87,6 +87,12 @@ pub mod snapshots;
 pub mod verdict;
 mod watcher;
 
+/// The repository README's Rust example, compiled as a doc-test so that it cannot rot
+/// (its shell examples are run by a test of `veto-cli`).
+#[cfg(all(doctest, feature = "jwt"))]
+#[doc = include_str!("../../../README.md")]
+pub struct ReadmeExamples;
+
 pub use config::{Bootstrap, EventTrust, ListConfig, SignedHere, StalePolicy};
 pub use error::ClientError;
 pub use list::RevocationList;

@@ -20,11 +20,13 @@ use veto_client::{RevocationList, Verdict};
 
 use crate::error::ApiError;
 pub use crate::permission::{ApiKeyEntry, Permission};
+use crate::principal::bounded_name;
 
 /// Who made a request, and what they may do.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Principal {
-    /// `key:<name>` or `jwt:<iss>#<sub>`.
+    /// `key:<name>` or `jwt:<iss>#<sub>`, bounded and printable
+    /// ([`crate::principal::bounded_name`]).
     pub name: String,
     permissions: BTreeSet<Permission>,
 }
@@ -114,12 +116,16 @@ impl Authenticator {
 
     /// The principal of a request's `Authorization: Bearer <key or JWT>`.
     pub async fn authenticate(&self, headers: &HeaderMap) -> Result<Principal, ApiError> {
+        // RFC 6750 §3.1: no bearer credentials, no error code; a repeated or malformed
+        // header is invalid_request; only a bad token is invalid_token.
         let credential = match bearer::from_headers(headers) {
             Ok(credential) => credential,
-            Err(BearerError::Missing) => return Err(ApiError::unauthorized(false)),
+            Err(BearerError::Missing | BearerError::OtherScheme) => {
+                return Err(ApiError::unauthorized(false));
+            }
             Err(error) => {
                 debug!(%error, "authorization header refused");
-                return Err(ApiError::unauthorized(true));
+                return Err(ApiError::invalid_request(error.to_string()));
             }
         };
         // A JWS compact token has exactly two dots; an API key has none.
@@ -130,7 +136,7 @@ impl Authenticator {
         let api_keys = self.api_keys.read().unwrap_or_else(|poison| poison.into_inner());
         match api_keys.get(&hash) {
             Some((name, permissions)) => Ok(Principal {
-                name: format!("key:{name}"),
+                name: bounded_name(&format!("key:{name}")),
                 permissions: permissions.clone(),
             }),
             None => {
@@ -150,6 +156,12 @@ impl Authenticator {
             .validate::<serde_json::Map<String, serde_json::Value>>(token)
             .await
             .map_err(|error| {
+                // Debug, not warn: the JWKS source warns once per failed fetch (a few a
+                // second at most); a line per request would let anyone flood the log.
+                if error.is_keys_unavailable() {
+                    debug!(%error, "admin token not checked: the identity provider's keys are unavailable");
+                    return ApiError::keys_unavailable();
+                }
                 debug!(reason = error.reason(), "admin token refused");
                 ApiError::unauthorized(true)
             })?;
@@ -182,11 +194,11 @@ impl Authenticator {
             .map(|(_, permission)| *permission)
             .collect();
         Ok(Principal {
-            name: format!(
+            name: bounded_name(&format!(
                 "jwt:{}#{}",
                 claims.iss.as_deref().unwrap_or("?"),
                 claims.sub.as_deref().unwrap_or("?")
-            ),
+            )),
             permissions,
         })
     }
@@ -245,17 +257,20 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn bad_credentials_are_401() {
+    async fn bad_credentials_are_401_and_a_malformed_header_400() {
         let auth = authenticator();
         for header in [
             None,
             Some("Basic abc"),
-            Some("Bearer "),
             Some("Bearer wrong"),
             Some("Bearer a.b.c"),
         ] {
             let error = auth.authenticate(&headers(header)).await.unwrap_err();
             assert_eq!(error.status(), 401, "{header:?}");
+        }
+        for header in ["Bearer ", "Bearer a b"] {
+            let error = auth.authenticate(&headers(Some(header))).await.unwrap_err();
+            assert_eq!(error.code().as_str(), "invalid_request", "{header:?}");
         }
     }
 }

@@ -166,6 +166,10 @@ pub struct TokenSection {
     /// Added to "now" for a default `issued_before`. Default 5 s.
     #[serde(with = "humantime_serde")]
     pub clock_skew: Duration,
+    /// Issuers a rule's `iss` may name, besides the `[auth.jwt]` and `[oauth]` ones
+    /// (see [`crate::issuers`]). When no issuer is configured anywhere, any `iss` is
+    /// taken. Default none.
+    pub issuers: Vec<String>,
 }
 
 impl Default for TokenSection {
@@ -175,6 +179,7 @@ impl Default for TokenSection {
             max_token_ttl: policy.max_token_ttl,
             leeway: policy.leeway,
             clock_skew: policy.clock_skew,
+            issuers: Vec::new(),
         }
     }
 }
@@ -199,6 +204,24 @@ pub struct ApiSection {
     /// How long shutdown waits for in-flight requests. Default 10 s.
     #[serde(with = "humantime_serde")]
     pub shutdown_grace: Duration,
+    /// How long a client has to send a request's head, from when its connection is
+    /// ready for one (accepted, or the previous response sent): bounds dripped heads
+    /// and keep-alive idleness. Default 10 s.
+    #[serde(with = "humantime_serde")]
+    pub header_read_timeout: Duration,
+    /// A connection with no request being handled for this long is closed. Default 60 s.
+    #[serde(with = "humantime_serde")]
+    pub idle_timeout: Duration,
+    /// The most connections open at once, lowered to fit the open-file limit; at the
+    /// cap the longest-idle connection is closed to make room (see [`crate::server`]).
+    /// Default 1024.
+    pub max_connections: usize,
+    /// How long the answer to a request with an `Idempotency-Key` is kept to be given
+    /// again (see [`crate::idempotency`]). Default 24 h.
+    #[serde(with = "humantime_serde")]
+    pub idempotency_ttl: Duration,
+    /// The most bytes of such answers kept; the oldest go first. Default 64 MiB.
+    pub idempotency_max_bytes: usize,
 }
 
 impl Default for ApiSection {
@@ -210,6 +233,11 @@ impl Default for ApiSection {
             max_batch_items: 1000,
             max_batch_body_bytes: 1024 * 1024,
             shutdown_grace: Duration::from_secs(10),
+            header_read_timeout: Duration::from_secs(10),
+            idle_timeout: Duration::from_secs(60),
+            max_connections: 1024,
+            idempotency_ttl: Duration::from_secs(24 * 60 * 60),
+            idempotency_max_bytes: 64 * 1024 * 1024,
         }
     }
 }
@@ -290,7 +318,8 @@ pub struct JwtSection {
     /// Accepted algorithms. Default `["ES256"]`.
     #[serde(default = "default_algorithms")]
     pub algorithms: Vec<String>,
-    /// Clock leeway. Default 30 s.
+    /// Clock leeway. Default 30 s; at most `tokens.leeway` (a `jti` rule is forgotten
+    /// that long after its token's `exp`).
     #[serde(default = "default_jwt_leeway", with = "humantime_serde")]
     pub leeway: Duration,
 }
@@ -342,12 +371,27 @@ impl Settings {
             .map_err(|error| anyhow::anyhow!("settings: {error}"))
     }
 
+    /// The HTTP server's limits.
+    pub fn server_limits(&self) -> crate::server::ServerLimits {
+        crate::server::ServerLimits {
+            header_read_timeout: self.api.header_read_timeout,
+            idle_timeout: self.api.idle_timeout,
+            max_connections: self.api.max_connections,
+        }
+    }
+
     /// Checks what serde cannot.
     pub fn validate(&self) -> anyhow::Result<()> {
         StreamSettings::new(&self.stream.name, &self.token_policy(), self.stream.replicas)?;
         anyhow::ensure!(
             !self.api.publish_timeout.is_zero() && !self.api.tick_interval.is_zero(),
             "api.publish_timeout and api.tick_interval must be positive"
+        );
+        anyhow::ensure!(
+            !self.api.header_read_timeout.is_zero()
+                && !self.api.idle_timeout.is_zero()
+                && self.api.max_connections > 0,
+            "api.header_read_timeout, api.idle_timeout and api.max_connections must be positive"
         );
         anyhow::ensure!(
             (1..=10_000).contains(&self.api.max_batch_items),
@@ -370,6 +414,21 @@ impl Settings {
         );
         self.ui.validate()?;
         self.idp.validate()?;
+        let jwt_sections = [
+            ("auth.jwt", self.auth.jwt.as_ref().map(|jwt| &jwt.validation)),
+            ("oauth", self.oauth.as_ref()),
+        ];
+        for (name, section) in jwt_sections {
+            if let Some(section) = section {
+                anyhow::ensure!(
+                    section.leeway <= self.tokens.leeway,
+                    "{name}.leeway ({:?}) may not exceed tokens.leeway ({:?}): a jti rule is forgotten \
+                     tokens.leeway after its token's exp, and the token would still be accepted",
+                    section.leeway,
+                    self.tokens.leeway
+                );
+            }
+        }
         Ok(())
     }
 }
@@ -549,6 +608,23 @@ mod tests {
     #[test]
     fn unknown_settings_are_refused() {
         assert!(toml::from_str::<Settings>("lisen = \"127.0.0.1:1\"").is_err());
+    }
+
+    #[test]
+    fn a_jwt_leeway_over_the_token_policys_is_refused() {
+        let settings: Settings = toml::from_str(
+            r#"
+            [tokens]
+            leeway = "20s"
+            [oauth]
+            issuers = ["https://idp.example"]
+            audiences = ["orders"]
+            jwks_url = "https://idp.example/jwks.json"
+            "#,
+        )
+        .unwrap();
+        let error = settings.validate().unwrap_err().to_string();
+        assert!(error.contains("oauth.leeway"), "{error}");
     }
 
     #[test]

@@ -74,6 +74,14 @@ impl ApiError {
         }
     }
 
+    /// 400: the `Authorization` header is repeated or malformed (RFC 6750 §3.1).
+    pub fn invalid_request(message: impl Into<String>) -> ApiError {
+        ApiError {
+            bearer_challenge: Some(r#"Bearer realm="veto", error="invalid_request""#),
+            ..ApiError::new(ErrorCode::InvalidRequest, message)
+        }
+    }
+
     /// 403: authenticated, without the permission.
     pub fn forbidden(permission: &str) -> ApiError {
         ApiError {
@@ -104,6 +112,16 @@ impl ApiError {
     /// 503 with `Retry-After`: the daemon's replica of the list is still loading.
     pub fn not_ready() -> ApiError {
         ApiError::new(ErrorCode::NotReady, "the revocation list is still loading").retry_after(1)
+    }
+
+    /// 503 with `Retry-After`: a token's key cannot be fetched (the JWKS endpoint is
+    /// down and its `kid` is not cached); the failure is ours, not the token's.
+    pub fn keys_unavailable() -> ApiError {
+        ApiError::new(
+            ErrorCode::KeysUnavailable,
+            "the identity provider's keys are unavailable; retry",
+        )
+        .retry_after(1)
     }
 
     /// 409: the key kept changing under us (many writers at once); retrying is safe.

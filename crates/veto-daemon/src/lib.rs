@@ -20,11 +20,15 @@
 //!   [`signer`]: the event signing key.
 //! - [`index`]: every live rule in full, kept from what the replica applies;
 //!   [`repair`]: publishes a key's state again when something else sits on its subject;
-//!   [`snapshot`]: writes the whole list, signed once, for fast bootstrap.
+//!   [`snapshot`]: writes the whole list, signed once, for fast bootstrap;
+//!   [`issuers`]: the issuers a rule may be scoped to.
 //! - [`api`]: routes, handlers, extractors and the OpenAPI document; [`error`]: the
-//!   one error type (codes from `veto-api`).
-//! - [`auth`]: API keys and admin JWTs; [`ratelimit`]: per-principal limits.
+//!   one error type (codes from `veto-api`); [`idempotency`]: `Idempotency-Key` on
+//!   the revocation routes.
+//! - [`auth`]: API keys and admin JWTs; [`principal`]: bounded principal names;
+//!   [`ratelimit`]: per-principal limits.
 //! - [`idp`]: identity providers feed veto (OIDC back-channel logout, Shared Signals).
+//! - [`server`]: the HTTP server, with connection limits and timeouts.
 //! - [`ticker`]: freshness ticks. [`metrics`]: Prometheus. [`state`]: shared state.
 //! - [`ui`]: the admin console under `/ui` (HTML, sessions, live events);
 //!   [`fanout`]: several observers of the replica as one.
@@ -55,14 +59,18 @@ pub mod auth;
 pub mod config;
 pub mod error;
 pub mod fanout;
+pub mod idempotency;
 pub mod idp;
 pub mod index;
+pub mod issuers;
 pub mod metrics;
 pub mod nats;
 pub mod permission;
+pub mod principal;
 pub mod publisher;
 pub mod ratelimit;
 pub mod repair;
+pub mod server;
 pub mod signer;
 pub mod snapshot;
 pub mod state;
@@ -77,15 +85,16 @@ use anyhow::Context as _;
 use async_nats::jetstream;
 use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
-use tracing::{info, warn};
+use tracing::{debug, info, warn};
 use veto_client::jwt::{Algorithm, JwksConfig, JwksSource, Validator, ValidatorConfig};
 use veto_client::{ListConfig, RevocationList};
-use veto_proto::{StreamSettings, VerificationKeys};
+use veto_proto::{StreamSettings, TokenPolicy, VerificationKeys};
 
 use crate::auth::{AdminJwt, Authenticator, Permission};
 use crate::config::{JwtSection, Settings};
 use crate::idp::IdentityProviders;
 use crate::index::RuleIndex;
+use crate::issuers::KnownIssuers;
 use crate::publisher::Publisher;
 use crate::ratelimit::RateLimiter;
 use crate::signer::EventSigner;
@@ -149,8 +158,12 @@ impl Application {
         let list = RevocationList::start(client.clone(), list_config)?;
         let authenticator =
             Authenticator::new(&settings.auth.api_keys, admin_jwt(&settings)?, Some(list.clone()));
-        let oauth_validator = settings.oauth.as_ref().map(validator).transpose()?;
-        let idp = IdentityProviders::build(&settings.idp)?;
+        let oauth_validator = settings
+            .oauth
+            .as_ref()
+            .map(|section| validator(section, policy))
+            .transpose()?;
+        let idp = IdentityProviders::build(&settings.idp, policy)?;
         let publisher = Publisher::new(
             client.clone(),
             js.clone(),
@@ -196,9 +209,21 @@ impl Application {
         if settings.auth.api_keys.is_empty() && settings.auth.jwt.is_none() {
             warn!("no API keys and no admin JWT issuer configured: every authenticated route answers 401");
         }
-        info!(daemon = %daemon_id, settings = ?settings, "vetod configured");
+        // The settings in full only at debug: they name every API key and credential
+        // file (secrets and key hashes are redacted, but an info log is widely read).
+        info!(
+            daemon = %daemon_id,
+            stream = %settings.stream.name,
+            replicas = settings.stream.replicas,
+            api_keys = settings.auth.api_keys.len(),
+            admin_jwt = settings.auth.jwt.is_some(),
+            oauth = settings.oauth.is_some(),
+            "vetod configured"
+        );
+        debug!(settings = ?settings, "vetod settings");
         let state = Arc::new(AppState {
             policy,
+            issuers: KnownIssuers::from_settings(&settings),
             rate_limiter: RateLimiter::new(settings.rate_limit.per_second, settings.rate_limit.burst),
             settings,
             daemon_id,
@@ -252,7 +277,8 @@ impl Application {
             console_state.console.close_live_streams();
             let _ = draining_tx.send(());
         };
-        let server = axum::serve(listener, api::router(state)).with_graceful_shutdown(signal);
+        let limits = state.settings.server_limits();
+        let server = server::serve(listener, api::router(state), limits, signal);
         let grace_expired = async move {
             if draining_rx.await.is_ok() {
                 tokio::time::sleep(grace).await;
@@ -267,12 +293,22 @@ impl Application {
         for task in tasks {
             task.abort();
         }
-        if let Err(error) = client.flush().await {
-            warn!(%error, "flushing the NATS connection");
+        // Bounded: with NATS gone, a flush waits for a reconnection that never comes,
+        // and a stopping daemon must stop. (Every acknowledged write is already stored:
+        // only unacknowledged ticks could be pending.)
+        match tokio::time::timeout(flush_limit(grace), client.flush()).await {
+            Ok(Ok(())) => {}
+            Ok(Err(error)) => warn!(%error, "flushing the NATS connection"),
+            Err(_) => warn!("NATS did not take the last flush in time; stopping anyway"),
         }
         info!("vetod stopped");
         Ok(())
     }
+}
+
+/// How long stopping waits for the last flush to NATS.
+fn flush_limit(grace: std::time::Duration) -> std::time::Duration {
+    grace.min(std::time::Duration::from_secs(2))
 }
 
 /// The event signer, if configured; without one, events are unsigned, which we say:
@@ -333,8 +369,9 @@ fn default_daemon_id() -> String {
     format!("{host}-{}", std::process::id())
 }
 
-/// A validator for one `[oauth]` or `[auth.jwt]` section, with its JWKS source.
-fn validator(section: &JwtSection) -> anyhow::Result<Validator> {
+/// A validator for one `[oauth]` or `[auth.jwt]` section, with its JWKS source, under
+/// the deployment's token policy.
+fn validator(section: &JwtSection, policy: TokenPolicy) -> anyhow::Result<Validator> {
     let algorithms = section
         .algorithms
         .iter()
@@ -348,6 +385,7 @@ fn validator(section: &JwtSection) -> anyhow::Result<Validator> {
         issuers: section.issuers.clone(),
         audiences: section.audiences.clone(),
         leeway: section.leeway,
+        policy: Some(policy),
         ..ValidatorConfig::new("", "")
     };
     let keys = JwksSource::start(JwksConfig::new(&section.jwks_url))?;
@@ -359,7 +397,7 @@ fn admin_jwt(settings: &Settings) -> anyhow::Result<Option<AdminJwt>> {
         return Ok(None);
     };
     Ok(Some(AdminJwt {
-        validator: validator(&section.validation)?,
+        validator: validator(&section.validation, settings.token_policy())?,
         roles_claim: section.roles_claim.clone(),
         roles: vec![
             (section.revoke_role.clone(), Permission::Revoke),

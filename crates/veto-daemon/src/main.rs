@@ -25,6 +25,11 @@ async fn main() -> anyhow::Result<()> {
     } else {
         tracing_subscriber::fmt().with_env_filter(filter).init();
     }
+    // Before anything opens files: systemd's default soft limit (1,024) would cap the
+    // connections the daemon can hold well below its hard limit.
+    if let Some((before, after)) = veto_daemon::server::raise_open_file_limit() {
+        tracing::info!(before, after, "raised the open-file limit to the hard limit");
+    }
     let settings = cli.settings().context("reading settings")?;
     let app = Application::build(settings).await?;
     tracing::info!(address = %app.local_addr(), "vetod listening");

@@ -4,6 +4,7 @@ use std::sync::OnceLock;
 use std::time::Instant;
 
 use axum::extract::{MatchedPath, Request};
+use axum::http::Method;
 use axum::middleware::Next;
 use axum::response::Response;
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
@@ -12,6 +13,11 @@ use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
 pub mod names {
     /// Counter: HTTP requests by `route`, `method`, `status`.
     pub const HTTP_REQUESTS_TOTAL: &str = "veto_http_requests_total";
+    /// Gauge: HTTP connections open.
+    pub const HTTP_CONNECTIONS_OPEN: &str = "veto_http_connections_open";
+    /// Counter: connections closed to make room for new ones, by `reason` (`limit`: the
+    /// connection cap; `files`: the process ran out of files).
+    pub const HTTP_CONNECTIONS_SHED_TOTAL: &str = "veto_http_connections_shed_total";
     /// Histogram: HTTP request duration by `route`.
     pub const HTTP_REQUEST_DURATION_SECONDS: &str = "veto_http_request_duration_seconds";
     /// Histogram: publish to acknowledgement.
@@ -45,6 +51,11 @@ pub mod names {
     pub const IDP_REFUSED_TOTAL: &str = "veto_idp_refused_total";
     /// Counter: token ids dropped from a full replay cache before their expiry.
     pub const IDP_REPLAY_EVICTIONS_TOTAL: &str = "veto_idp_replay_evictions_total";
+    /// Counter: tokens handed to `/oauth2/revoke` by `outcome`: `revoked`, or why
+    /// nothing was: `no_jti`, `lifetime_too_long`, `expired`, `unusable_jti` (valid
+    /// tokens no `jti` rule can cover), `not_accepted` (not a token of the `[oauth]`
+    /// issuers), `keys_unavailable` (answered 503).
+    pub const OAUTH_REVOCATIONS_TOTAL: &str = "veto_oauth_revocations_total";
 }
 
 /// The process-wide Prometheus recorder (installed once; every daemon in the process,
@@ -69,13 +80,16 @@ pub fn prometheus() -> PrometheusHandle {
         .clone()
 }
 
-/// Records every request by matched route (never the raw path: values are in paths).
+/// Records every request. Every label comes from a fixed set, because a label value
+/// taken from a request (read before authentication) would let anyone create series
+/// forever: the route is the matched template (never the raw path: values are in paths)
+/// or `unmatched`, the method one of [`method_label`]'s, the status the daemon's own.
 pub async fn track(request: Request, next: Next) -> Response {
     let route = request
         .extensions()
         .get::<MatchedPath>()
         .map_or_else(|| "unmatched".to_owned(), |path| path.as_str().to_owned());
-    let method = request.method().as_str().to_owned();
+    let method = method_label(request.method());
     let started = Instant::now();
     let response = next.run(request).await;
     let status = response.status().as_u16().to_string();
@@ -84,4 +98,21 @@ pub async fn track(request: Request, next: Next) -> Response {
     metrics::histogram!(names::HTTP_REQUEST_DURATION_SECONDS, "route" => route)
         .record(started.elapsed().as_secs_f64());
     response
+}
+
+/// The method as a metric label: the standard methods by name, any other (hyper takes
+/// any token as a method) as `other`.
+pub fn method_label(method: &Method) -> &'static str {
+    match *method {
+        Method::GET => "GET",
+        Method::POST => "POST",
+        Method::DELETE => "DELETE",
+        Method::PUT => "PUT",
+        Method::PATCH => "PATCH",
+        Method::HEAD => "HEAD",
+        Method::OPTIONS => "OPTIONS",
+        Method::TRACE => "TRACE",
+        Method::CONNECT => "CONNECT",
+        _ => "other",
+    }
 }

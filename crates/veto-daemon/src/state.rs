@@ -10,6 +10,7 @@ use crate::auth::Authenticator;
 use crate::config::Settings;
 use crate::idp::IdentityProviders;
 use crate::index::RuleIndex;
+use crate::issuers::KnownIssuers;
 use crate::publisher::Publisher;
 use crate::ratelimit::RateLimiter;
 use crate::ticker::TickHealth;
@@ -23,6 +24,8 @@ pub struct AppState {
     pub daemon_id: String,
     /// Token lifetimes.
     pub policy: TokenPolicy,
+    /// The issuers a rule may be scoped to.
+    pub issuers: KnownIssuers,
     /// Admin authentication.
     pub authenticator: Authenticator,
     /// Per-principal limits on mutating routes.

@@ -48,18 +48,29 @@ impl RevocationRule {
     /// kind takes one, `issued_before` present exactly when the kind uses it, text fields
     /// within limits and free of control characters, `expires_at` after `issued_before`.
     pub fn validate_shape(&self) -> Result<(), RuleError> {
+        self.validate_fields()?;
+        self.validate_order()
+    }
+
+    /// The key, the text fields, and `issued_before` present exactly when the kind uses it.
+    fn validate_fields(&self) -> Result<(), RuleError> {
         check_key(self.kind, self.iss.as_deref(), self.value.as_deref())?;
         check_text(Field::Reason, self.reason.as_deref())?;
         check_text(Field::Principal, self.revoked_by.as_deref())?;
         match (self.kind.uses_issued_before(), self.issued_before) {
             (true, None) => Err(RuleError::IssuedBeforeRequired { kind: self.kind }),
             (false, Some(_)) => Err(RuleError::IssuedBeforeNotAllowed),
-            (true, Some(issued_before)) if self.expires_at <= issued_before => {
-                Err(RuleError::ExpiresAtTooEarly {
-                    expires_at: self.expires_at,
-                    needed: issued_before,
-                })
-            }
+            _ => Ok(()),
+        }
+    }
+
+    /// `expires_at` after `issued_before`.
+    fn validate_order(&self) -> Result<(), RuleError> {
+        match self.issued_before {
+            Some(issued_before) if self.expires_at <= issued_before => Err(RuleError::ExpiresAtTooEarly {
+                expires_at: self.expires_at,
+                needed: issued_before,
+            }),
             _ => Ok(()),
         }
     }
@@ -69,17 +80,23 @@ impl RevocationRule {
     /// `expires_at` in the future, no later than a token can live, and (for
     /// `sub`/`sid`/`all`) no earlier than the last covered token expires.
     pub fn validate(&self, policy: &TokenPolicy, now: UnixSeconds) -> Result<(), RuleError> {
-        self.validate_shape()?;
+        self.validate_fields()?;
+        // Before the order of the two instants: an `issued_before` near the end of time
+        // saturates the expiry derived from it to the same instant, and the mistake to
+        // report is the instant the caller sent, not the expiry derived from it.
+        let latest = policy.latest_issued_before(now);
+        if let Some(issued_before) = self.issued_before
+            && issued_before > latest
+        {
+            return Err(RuleError::IssuedBeforeInFuture {
+                issued_before,
+                latest,
+            });
+        }
+        self.validate_order()?;
         let latest_expiry = match self.issued_before {
             None => policy.latest_jti_expiry(now),
             Some(issued_before) => {
-                let latest = policy.latest_issued_before(now);
-                if issued_before > latest {
-                    return Err(RuleError::IssuedBeforeInFuture {
-                        issued_before,
-                        latest,
-                    });
-                }
                 let needed = policy.expiry_of_issued_before(issued_before);
                 if needed <= now {
                     return Err(RuleError::IssuedBeforeTooOld { issued_before });
@@ -212,6 +229,10 @@ mod tests {
                 sub(NOW.saturating_add(Duration::from_secs(61))),
                 "issued_before_in_future",
             ),
+            // At the end of time, the saturated expiry equals issued_before: the mistake
+            // is the instant, not the expiry.
+            (sub(UnixSeconds(i64::MAX)), "issued_before_in_future"),
+            (sub(UnixSeconds(i64::MAX - 1)), "issued_before_in_future"),
             (
                 sub(NOW.saturating_sub(Duration::from_secs(24 * 3600 + 60))),
                 "issued_before_too_old",

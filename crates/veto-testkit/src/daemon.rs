@@ -180,6 +180,8 @@ pub struct DaemonProcess {
     port: u16,
     nats_url: String,
     env: Vec<(String, String)>,
+    /// `RLIMIT_NOFILE` (soft and hard) the process starts with, if limited.
+    open_files: Option<u64>,
 }
 
 /// The `vetod` binary of this workspace (`target/<profile>/vetod`), built if missing.
@@ -207,6 +209,20 @@ impl DaemonProcess {
 
     /// Like [`DaemonProcess::start`], with more environment variables.
     pub async fn start_with_env(nats_url: &str, env: &[(&str, &str)]) -> DaemonProcess {
+        DaemonProcess::start_limited(nats_url, env, None).await
+    }
+
+    /// Like [`DaemonProcess::start_with_env`], with the process's file limit
+    /// (`RLIMIT_NOFILE`, soft and hard) set to `open_files`, as `ulimit -n` would.
+    pub async fn start_with_file_limit(
+        nats_url: &str,
+        env: &[(&str, &str)],
+        open_files: u64,
+    ) -> DaemonProcess {
+        DaemonProcess::start_limited(nats_url, env, Some(open_files)).await
+    }
+
+    async fn start_limited(nats_url: &str, env: &[(&str, &str)], open_files: Option<u64>) -> DaemonProcess {
         let mut process = DaemonProcess {
             child: None,
             port: 0,
@@ -215,6 +231,7 @@ impl DaemonProcess {
                 .iter()
                 .map(|(name, value)| ((*name).to_owned(), (*value).to_owned()))
                 .collect(),
+            open_files,
         };
         process.start_again().await;
         process
@@ -239,7 +256,20 @@ impl DaemonProcess {
     /// binds any free port and logs it, so no port is picked here that another test
     /// could take).
     pub async fn start_again(&mut self) {
-        let mut child = Command::new(vetod_binary())
+        let mut command = match self.open_files {
+            // Through the shell's `ulimit` (this workspace forbids the `unsafe` a
+            // `pre_exec` setrlimit would need); `exec` keeps the pid vetod's.
+            Some(open_files) => {
+                let mut shell = Command::new("sh");
+                shell
+                    .arg("-c")
+                    .arg(format!("ulimit -n {open_files} && exec \"$0\" \"$@\""))
+                    .arg(vetod_binary());
+                shell
+            }
+            None => Command::new(vetod_binary()),
+        };
+        let mut child = command
             .args([
                 "--listen",
                 &format!("127.0.0.1:{}", self.port),

@@ -4,6 +4,7 @@
 mod check;
 mod failures;
 mod inspect;
+mod readme;
 mod rules;
 mod status;
 mod support;

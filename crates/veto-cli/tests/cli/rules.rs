@@ -128,3 +128,27 @@ async fn scoped_sub_sid_and_all_rules_page_and_lift_by_key() {
     let left = daemon.veto(&["list", "--json"]).await;
     assert_eq!(left.exits(0).json()["items"].as_array().map(Vec::len), Some(1));
 }
+
+#[tokio::test]
+async fn values_a_url_would_normalise_away_can_be_read_and_lifted() {
+    let daemon = spawn_daemon().await;
+    for value in ["..", "."] {
+        daemon.veto(&["revoke", "jti", value]).await.exits(0);
+        // The daemon's replica has the rule a moment after the 201.
+        let mut got = daemon.veto(&["get", "jti", value, "--json"]).await;
+        for _ in 0..100 {
+            if got.code == 0 {
+                break;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+            got = daemon.veto(&["get", "jti", value, "--json"]).await;
+        }
+        assert_eq!(got.exits(0).json()["rule"]["value"], value);
+        let lifted = daemon.veto(&["lift", "jti", value]).await;
+        assert!(
+            lifted.exits(0).stdout.starts_with("lifted: jti"),
+            "{}",
+            lifted.stdout
+        );
+    }
+}

@@ -2,8 +2,13 @@
 //! the axum layer, and the CLI's `token inspect`: `headers`'
 //! `Authorization<Bearer>` (RFC 7235: the scheme is case-insensitive), plus what it
 //! leaves to its caller: a request with two `Authorization` headers is refused, not
-//! read by its first (RFC 6750 §3.1 asks for `invalid_request`), and a token is one
-//! non-empty word.
+//! read by its first, and a token is one non-empty word.
+//!
+//! The errors follow RFC 6750 §3.1: no bearer credentials ([`BearerError::Missing`], or
+//! [`BearerError::OtherScheme`]: "an unsupported authentication method") get a bare
+//! challenge with no error code; a repeated or malformed header
+//! ([`BearerError::Duplicate`], [`BearerError::Malformed`]) is `invalid_request` (400);
+//! only a token that fails validation is `invalid_token` (401).
 
 use headers::authorization::{Authorization, Bearer};
 use headers::{Header, HeaderMapExt};
@@ -20,11 +25,15 @@ pub enum BearerError {
     /// No `Authorization` header.
     #[error("no Authorization header")]
     Missing,
+    /// An `Authorization` header of another scheme (`Basic …`): no bearer credentials.
+    #[error("the Authorization header is not of the Bearer scheme")]
+    OtherScheme,
     /// More than one `Authorization` header.
     #[error("more than one Authorization header")]
     Duplicate,
-    /// Not `Bearer <token>`: another scheme, not ASCII, too long, or an empty token.
-    #[error("the Authorization header is not a bearer token")]
+    /// A `Bearer` header without one usable token: none, several words, not ASCII, or
+    /// too long (or an empty header).
+    #[error("the Authorization header carries no usable bearer token")]
     Malformed,
 }
 
@@ -44,6 +53,14 @@ pub fn from_headers(headers: &HeaderMap) -> Result<String, BearerError> {
 pub fn from_value(value: &HeaderValue) -> Result<String, BearerError> {
     if value.len() > MAX_AUTHORIZATION_BYTES {
         return Err(BearerError::Malformed);
+    }
+    let bytes = value.as_bytes();
+    let scheme = bytes.split(|byte| *byte == b' ').next().unwrap_or_default();
+    if scheme.is_empty() {
+        return Err(BearerError::Malformed);
+    }
+    if !scheme.eq_ignore_ascii_case(b"Bearer") {
+        return Err(BearerError::OtherScheme);
     }
     let bearer =
         Authorization::<Bearer>::decode(&mut std::iter::once(value)).map_err(|_| BearerError::Malformed)?;
@@ -91,10 +108,17 @@ mod tests {
         for value in ["Bearer abc", "bearer abc", "BEARER abc", "Bearer   abc  "] {
             assert_eq!(from_headers(&headers(&[value])), Ok("abc".to_owned()), "{value}");
         }
-        for value in ["Basic abc", "Bearer", "Bearer ", "Bearer a b", "Bearerabc"] {
+        for value in ["Bearer", "Bearer ", "Bearer a b", "bearer  ", ""] {
             assert_eq!(
                 from_headers(&headers(&[value])),
                 Err(BearerError::Malformed),
+                "{value}"
+            );
+        }
+        for value in ["Basic abc", "Bearerabc", "Token a.b.c", "Digest x=y"] {
+            assert_eq!(
+                from_headers(&headers(&[value])),
+                Err(BearerError::OtherScheme),
                 "{value}"
             );
         }

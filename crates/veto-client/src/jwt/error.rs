@@ -38,6 +38,12 @@ pub enum ValidationError {
     /// `nbf` in the future (beyond the leeway).
     #[error("not yet valid")]
     NotYetValid,
+    /// `iat` in the future (beyond the leeway).
+    #[error("issued in the future")]
+    IssuedInFuture,
+    /// The token lives longer than the token policy's max TTL.
+    #[error("lifetime over the max token TTL")]
+    LifetimeTooLong,
     /// `iss` is not an accepted issuer.
     #[error("issuer not accepted")]
     WrongIssuer,
@@ -53,9 +59,17 @@ pub enum ValidationError {
 }
 
 impl ValidationError {
+    /// Whether the validator could not decide because its keys are unavailable (the
+    /// JWKS endpoint is down and the token's `kid` is not cached): the server's
+    /// failure, not the token's, to be answered 503 rather than 401.
+    pub fn is_keys_unavailable(&self) -> bool {
+        matches!(self, ValidationError::Key(super::KeyError::Unavailable(_)))
+    }
+
     /// A stable code: `too_large`, `malformed`, `algorithm_not_allowed`, `missing_kid`,
     /// `wrong_type`, `unknown_kid`, `key_unavailable`, `bad_signature`, `expired`,
-    /// `not_yet_valid`, `wrong_issuer`, `wrong_audience`, `missing_claim`, `invalid_claims`.
+    /// `not_yet_valid`, `issued_in_future`, `lifetime_too_long`, `wrong_issuer`,
+    /// `wrong_audience`, `missing_claim`, `invalid_claims`.
     pub fn reason(&self) -> &'static str {
         match self {
             ValidationError::TooLarge { .. } => "too_large",
@@ -68,6 +82,8 @@ impl ValidationError {
             ValidationError::BadSignature => "bad_signature",
             ValidationError::Expired => "expired",
             ValidationError::NotYetValid => "not_yet_valid",
+            ValidationError::IssuedInFuture => "issued_in_future",
+            ValidationError::LifetimeTooLong => "lifetime_too_long",
             ValidationError::WrongIssuer => "wrong_issuer",
             ValidationError::WrongAudience => "wrong_audience",
             ValidationError::MissingClaim(_) => "missing_claim",

@@ -1,5 +1,13 @@
 //! A JWKS endpoint as a key source: fetched over HTTPS, cached, refreshed in the
-//! background, refreshed on an unknown `kid` at most once per cooldown.
+//! background, and refreshed on demand for a `kid` not in the cache.
+//!
+//! On-demand fetches run one at a time, at most one per
+//! [`JwksConfig::unknown_kid_min_interval`] (500 ms by default), and every request with
+//! an unknown `kid` waits for the next fetch that *starts* after it looked (one already
+//! running may predate the key). So a flood of made-up kids costs the issuer at most two
+//! fetches a second, shared by every waiting request, and a real new key is accepted on
+//! first sight, at most one interval plus one fetch later. (A long cooldown instead
+//! let anyone who sends a made-up kid delay the next real rotation by that long.)
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -27,9 +35,11 @@ pub struct JwksConfig {
     pub min_ttl: Duration,
     /// The longest refresh interval honoured from `max-age`. Default 1 day.
     pub max_ttl: Duration,
-    /// An unknown `kid` triggers at most one fetch per this interval, so a flood of
-    /// random kids cannot hammer the issuer. Default 10 s.
-    pub unknown_kid_cooldown: Duration,
+    /// Unknown `kid`s trigger at most one fetch per this interval (one at a time;
+    /// every request waiting shares it), so a flood of made-up kids cannot hammer the
+    /// issuer, while a real new key waits at most this long plus one fetch. Default
+    /// 500 ms.
+    pub unknown_kid_min_interval: Duration,
     /// Timeout of one fetch. Default 5 s.
     pub fetch_timeout: Duration,
 }
@@ -42,7 +52,7 @@ impl JwksConfig {
             default_ttl: Duration::from_secs(300),
             min_ttl: Duration::from_secs(60),
             max_ttl: Duration::from_secs(86_400),
-            unknown_kid_cooldown: Duration::from_secs(10),
+            unknown_kid_min_interval: Duration::from_millis(500),
             fetch_timeout: Duration::from_secs(5),
         }
     }
@@ -55,10 +65,12 @@ struct JwksState {
     config: JwksConfig,
     http: reqwest::Client,
     keys: ArcSwap<KeyMap>,
-    /// Serializes fetches; holds when the last on-demand (unknown-kid) fetch started.
-    /// Background refreshes do not count against the cooldown, so a rotation right after
-    /// one is still picked up at once.
+    /// Held during every fetch (background and on demand: one at a time); holds when
+    /// the last on-demand fetch started. Background refreshes do not count against the
+    /// interval, so a rotation right after one is still picked up at once.
     last_on_demand_fetch: Mutex<Option<Instant>>,
+    /// Fetches started (under the lock above): a request that looked for its kid when
+    /// this was `n` waits for fetch `n + 1`.
     fetches: AtomicU64,
     last_error: ArcSwap<Option<String>>,
 }
@@ -101,9 +113,13 @@ impl JwksSource {
         self.inner.keys.load().len()
     }
 
-    /// Fetches now, unless a fetch started within `unknown_kid_cooldown`.
+    /// Fetches now (no sooner than `unknown_kid_min_interval` after the last on-demand
+    /// fetch), and returns how it went.
     pub async fn refresh(&self) -> Result<(), KeyError> {
-        refresh_rate_limited(&self.inner).await.map(|_| ())
+        let mut last_on_demand = self.inner.last_on_demand_fetch.lock().await;
+        fetch_on_demand(&self.inner, &mut last_on_demand)
+            .await
+            .map(|_| ())
     }
 }
 
@@ -113,54 +129,89 @@ impl KeySource for JwksSource {
             if let Some(key) = self.inner.keys.load().get(kid) {
                 return Ok(Arc::clone(key));
             }
-            // Unknown kid: perhaps the issuer rotated. One fetch per cooldown at most.
-            refresh_rate_limited(&self.inner).await?;
+            // Unknown kid: perhaps the issuer rotated. (A failed fetch is answered below,
+            // after one more look at the set.)
+            refresh_for(&self.inner, kid).await;
             if let Some(key) = self.inner.keys.load().get(kid) {
                 return Ok(Arc::clone(key));
             }
+            // Not in the set: unknown, if the set is current. If the last fetch failed,
+            // the issuer may well have published the kid since: we cannot tell, and that
+            // is our failure (answered 503), not the token's.
+            if let Some(error) = (**self.inner.last_error.load()).clone() {
+                return Err(KeyError::Unavailable(error));
+            }
             if self.inner.keys.load().is_empty() {
-                let reason = (**self.inner.last_error.load())
-                    .clone()
-                    .unwrap_or_else(|| "not fetched yet".into());
-                return Err(KeyError::Unavailable(reason));
+                return Err(KeyError::Unavailable("not fetched yet".into()));
             }
             Err(KeyError::UnknownKid)
         })
     }
 }
 
+/// A JWKS URL must be `https://`, or `http://` on a loopback host, and carry no
+/// credentials (the URL is logged). Parsed, not prefix-matched: `http://localhost:@evil.example/`
+/// starts like a loopback URL, and its host is `evil.example`.
 fn check_url(url: &str) -> Result<(), ValidatorConfigError> {
-    let loopback = [
-        "http://127.0.0.1:",
-        "http://127.0.0.1/",
-        "http://localhost:",
-        "http://localhost/",
-        "http://[::1]",
-    ];
-    if url.starts_with("https://") || loopback.iter().any(|prefix| url.starts_with(prefix)) {
-        Ok(())
-    } else {
-        Err(ValidatorConfigError(format!(
-            "JWKS URL {url:?} must use https:// (plain http only on a loopback host)"
-        )))
+    let refused = |why: String| ValidatorConfigError(format!("JWKS URL {url:?} {why}"));
+    let parsed = reqwest::Url::parse(url).map_err(|error| refused(format!("is not a URL ({error})")))?;
+    if !parsed.username().is_empty() || parsed.password().is_some() {
+        return Err(refused(
+            "must not carry credentials (the URL is logged)".to_owned(),
+        ));
+    }
+    match parsed.scheme() {
+        "https" if parsed.host_str().is_some() => Ok(()),
+        "http" if is_loopback(&parsed) => Ok(()),
+        _ => Err(refused(
+            "must use https:// (plain http only on a loopback host)".to_owned(),
+        )),
     }
 }
 
-/// Fetches unless another fetch started within the cooldown. Concurrent callers wait
-/// for the one fetch in progress rather than starting their own.
-async fn refresh_rate_limited(inner: &JwksState) -> Result<Option<Duration>, KeyError> {
-    let mut last_fetch = inner.last_on_demand_fetch.lock().await;
-    if last_fetch.is_some_and(|at| at.elapsed() < inner.config.unknown_kid_cooldown) {
-        return Ok(None);
+/// Whether the URL's host is `localhost` or a loopback address.
+fn is_loopback(url: &reqwest::Url) -> bool {
+    match url.host_str() {
+        Some("localhost") => true,
+        Some(host) => host
+            .trim_start_matches('[')
+            .trim_end_matches(']')
+            .parse::<std::net::IpAddr>()
+            .is_ok_and(|address| address.is_loopback()),
+        None => false,
     }
-    *last_fetch = Some(Instant::now());
-    fetch(inner).await.map(Some)
+}
+
+/// Waits for the next fetch that starts after the caller looked for `kid`, starting it
+/// if none does. Runs under the fetch lock, so concurrent callers queue, and each finds
+/// on its turn either a fetch that started after it looked (done: nothing to do) or its
+/// own to make.
+async fn refresh_for(inner: &JwksState, kid: &str) {
+    let looked = inner.fetches.load(Ordering::Acquire);
+    let mut last_on_demand = inner.last_on_demand_fetch.lock().await;
+    if inner.fetches.load(Ordering::Acquire) > looked || inner.keys.load().contains_key(kid) {
+        return;
+    }
+    let _ = fetch_on_demand(inner, &mut last_on_demand).await;
+}
+
+/// An on-demand fetch, no sooner than `unknown_kid_min_interval` after the last one;
+/// the caller holds the fetch lock (`last_on_demand` is its guard).
+async fn fetch_on_demand(
+    inner: &JwksState,
+    last_on_demand: &mut Option<Instant>,
+) -> Result<Duration, KeyError> {
+    if let Some(at) = *last_on_demand {
+        tokio::time::sleep_until(at + inner.config.unknown_kid_min_interval).await;
+    }
+    *last_on_demand = Some(Instant::now());
+    fetch(inner).await
 }
 
 /// One fetch. On success the key set is replaced and the refresh interval returned;
 /// on failure the last good set stays.
 async fn fetch(inner: &JwksState) -> Result<Duration, KeyError> {
-    inner.fetches.fetch_add(1, Ordering::Relaxed);
+    inner.fetches.fetch_add(1, Ordering::AcqRel);
     let result = async {
         let response = inner
             .http
@@ -239,6 +290,22 @@ mod tests {
         assert!(check_url("http://localhost:1/jwks").is_ok());
         assert!(check_url("http://idp.example/jwks").is_err());
         assert!(check_url("http://127.0.0.1.evil.example/jwks").is_err());
+        assert!(check_url("http://[::1]:8080/jwks").is_ok());
+    }
+
+    #[test]
+    fn a_loopback_look_alike_is_parsed_for_its_real_host() {
+        for url in [
+            "http://localhost:@evil.example/jwks",
+            "http://127.0.0.1:@evil.example/jwks",
+            "http://localhost@evil.example/jwks",
+            "http://[::1]@evil.example/jwks",
+            "https://user:secret@idp.example/jwks",
+            "file:///etc/jwks.json",
+            "localhost/jwks",
+        ] {
+            assert!(check_url(url).is_err(), "{url}");
+        }
     }
 
     #[test]

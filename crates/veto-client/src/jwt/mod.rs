@@ -6,10 +6,16 @@
 //!   `alg` must name the token's.
 //! - `kid` required; keys come from a [`KeySource`]: [`JwksSource`] (HTTPS, cached,
 //!   refreshed in the background honouring `Cache-Control: max-age` within bounds,
-//!   refreshed once on an unknown `kid` at most once per cooldown, last good set kept
+//!   refreshed on an unknown `kid` (one fetch at a time, at most one per 500 ms, shared
+//!   by every request waiting for it), last good set kept
 //!   while the endpoint is down) or [`StaticKeys`] (PEM or JWK files).
 //! - One or more accepted issuers and audiences, both required; `exp` required; `nbf`
-//!   checked; leeway 30 s by default; tokens over 8 KiB refused before any parsing.
+//!   checked; `iat` in the future refused; leeway 30 s by default; tokens over 8 KiB
+//!   refused before any parsing.
+//! - Under the deployment's token policy (vetod's `[tokens]`; on by default with its
+//!   defaults, [`ValidatorConfig::with_policy`] for others): a token living longer than
+//!   the max token TTL is refused (its `sub` rule would expire while it is still
+//!   valid), and the leeway may not exceed the policy's (its `jti` rule would).
 //!
 //! After the signature, check revocation with [`crate::RevocationList::check`] on
 //! [`Claims::facts`].

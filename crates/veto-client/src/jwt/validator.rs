@@ -6,6 +6,7 @@ use std::time::Duration;
 use jsonwebtoken::errors::ErrorKind;
 use jsonwebtoken::{Algorithm, Validation};
 use serde::de::DeserializeOwned;
+use veto_proto::{TokenPolicy, UnixSeconds};
 
 use super::{Claims, KeySource, ValidationError, ValidatorConfigError};
 
@@ -18,13 +19,27 @@ pub struct ValidatorConfig {
     pub issuers: Vec<String>,
     /// Accepted audiences (`aud` must contain one). Required.
     pub audiences: Vec<String>,
-    /// Clock leeway for `exp` and `nbf`. Default 30 s.
+    /// Clock leeway for `exp`, `nbf` and `iat`. Default 30 s. (A token with `iat`
+    /// later than now plus this is refused: it would escape every `sub`, `sid` and
+    /// `all` rule, which cover tokens issued before an instant.)
     pub leeway: Duration,
     /// Longest token accepted, in bytes. Default 8 KiB.
     pub max_token_bytes: usize,
     /// Allow HS256/HS384/HS512 in `algorithms`. Default `false`: with asymmetric keys
     /// published in a JWKS, accepting HMAC invites "signed with the public key" forgeries.
     pub allow_hmac: bool,
+    /// The deployment's token policy, as vetod's `[tokens]` has it. Default
+    /// [`TokenPolicy::default`] (24 h max token TTL, 60 s leeway); `None` turns off
+    /// the two checks it brings:
+    ///
+    /// - a token living longer than `max_token_ttl` (`exp - iat`, or `exp - now` when it
+    ///   has no `iat`) is refused: the `sub`, `sid` and `all` rules that cover it are
+    ///   forgotten `max_token_ttl` after the tokens they cover were issued, so such a
+    ///   token would become valid again;
+    /// - `leeway` may not exceed the policy's (the validator refuses to be built): a
+    ///   `jti` rule is forgotten the policy's leeway after its token's `exp`, and the
+    ///   token must not be accepted after that.
+    pub policy: Option<TokenPolicy>,
 }
 
 impl ValidatorConfig {
@@ -37,7 +52,16 @@ impl ValidatorConfig {
             leeway: Duration::from_secs(30),
             max_token_bytes: 8 * 1024,
             allow_hmac: false,
+            policy: Some(TokenPolicy::default()),
         }
+    }
+
+    /// The same configuration under `policy` (vetod's `[tokens]`): its max token TTL,
+    /// and a leeway no longer than its leeway.
+    pub fn with_policy(mut self, policy: TokenPolicy) -> ValidatorConfig {
+        self.leeway = self.leeway.min(policy.leeway);
+        self.policy = Some(policy);
+        self
     }
 }
 
@@ -112,6 +136,15 @@ impl Validator {
                 "at least one issuer and one audience are required".into(),
             ));
         }
+        if let Some(policy) = &config.policy
+            && config.leeway > policy.leeway
+        {
+            return Err(ValidatorConfigError(format!(
+                "a leeway of {:?} exceeds the token policy's {:?}: a jti rule is forgotten {:?} after \
+                 its token's exp, and the token would still be accepted",
+                config.leeway, policy.leeway, policy.leeway
+            )));
+        }
         Ok(Validator {
             config: Arc::new(config),
             keys,
@@ -167,23 +200,64 @@ impl Validator {
         } else {
             validation.set_required_spec_claims(&["iss", "aud"]);
         }
-        let data = jsonwebtoken::decode::<ClaimsSet>(token, &key.key, &validation).map_err(|error| {
-            match error.kind() {
-                ErrorKind::InvalidSignature => ValidationError::BadSignature,
-                ErrorKind::ExpiredSignature => ValidationError::Expired,
-                ErrorKind::ImmatureSignature => ValidationError::NotYetValid,
-                ErrorKind::InvalidIssuer => ValidationError::WrongIssuer,
-                ErrorKind::InvalidAudience => ValidationError::WrongAudience,
-                ErrorKind::MissingRequiredClaim(claim) => ValidationError::MissingClaim(claim.clone()),
-                ErrorKind::InvalidAlgorithm
-                | ErrorKind::InvalidAlgorithmName
-                | ErrorKind::InvalidKeyFormat => ValidationError::AlgorithmNotAllowed,
-                ErrorKind::InvalidToken | ErrorKind::Base64(_) | ErrorKind::Utf8(_) => {
-                    ValidationError::Malformed
+        // Decoded once (one signature verification) as JSON: the times are checked
+        // here whatever shape the caller reads the claims as.
+        let data =
+            jsonwebtoken::decode::<serde_json::Value>(token, &key.key, &validation).map_err(|error| {
+                match error.kind() {
+                    ErrorKind::InvalidSignature => ValidationError::BadSignature,
+                    ErrorKind::ExpiredSignature => ValidationError::Expired,
+                    ErrorKind::ImmatureSignature => ValidationError::NotYetValid,
+                    ErrorKind::InvalidIssuer => ValidationError::WrongIssuer,
+                    ErrorKind::InvalidAudience => ValidationError::WrongAudience,
+                    ErrorKind::MissingRequiredClaim(claim) => ValidationError::MissingClaim(claim.clone()),
+                    ErrorKind::InvalidAlgorithm
+                    | ErrorKind::InvalidAlgorithmName
+                    | ErrorKind::InvalidKeyFormat => ValidationError::AlgorithmNotAllowed,
+                    ErrorKind::InvalidToken | ErrorKind::Base64(_) | ErrorKind::Utf8(_) => {
+                        ValidationError::Malformed
+                    }
+                    _ => ValidationError::InvalidClaims,
                 }
-                _ => ValidationError::InvalidClaims,
+            })?;
+        let time = |name: &str| -> Result<Option<UnixSeconds>, ValidationError> {
+            match data.claims.get(name) {
+                None | Some(serde_json::Value::Null) => Ok(None),
+                Some(value) => value
+                    .as_i64()
+                    .or_else(|| value.as_f64().map(|seconds| seconds as i64))
+                    .map(|seconds| Some(UnixSeconds(seconds)))
+                    .ok_or(ValidationError::InvalidClaims),
             }
-        })?;
-        Ok(data.claims)
+        };
+        self.check_lifetime(time("iat")?, time("exp")?, UnixSeconds::now())?;
+        serde_json::from_value(data.claims).map_err(|_| ValidationError::InvalidClaims)
+    }
+
+    /// `iat` not in the future, and (under a policy) a lifetime within the max TTL.
+    fn check_lifetime(
+        &self,
+        iat: Option<UnixSeconds>,
+        exp: Option<UnixSeconds>,
+        now: UnixSeconds,
+    ) -> Result<(), ValidationError> {
+        let leeway = self.config.leeway;
+        if let Some(iat) = iat
+            && iat > now.saturating_add(leeway)
+        {
+            return Err(ValidationError::IssuedInFuture);
+        }
+        let (Some(policy), Some(exp)) = (&self.config.policy, exp) else {
+            return Ok(());
+        };
+        let within_ttl = match iat {
+            Some(iat) => exp <= iat.saturating_add(policy.max_token_ttl),
+            None => exp <= now.saturating_add(policy.max_token_ttl).saturating_add(leeway),
+        };
+        if within_ttl {
+            Ok(())
+        } else {
+            Err(ValidationError::LifetimeTooLong)
+        }
     }
 }

@@ -3,9 +3,13 @@
 //! with the [`RevocationList`](crate::RevocationList), and puts the
 //! [`Claims`](crate::jwt::Claims) into the request's extensions.
 //!
-//! Failures answer 401 with `WWW-Authenticate: Bearer error="invalid_token"` (RFC 6750)
-//! and no detail in the body; the reason is logged at debug with the `jti` (never the
-//! token). A list that is not ready, or stale under fail-closed, answers 503.
+//! Failures follow RFC 6750 §3.1, with no detail in the body: no bearer credentials
+//! answer 401 with a bare `WWW-Authenticate: Bearer`; a malformed or repeated
+//! `Authorization` header 400 with `Bearer error="invalid_request"`; a token that fails
+//! validation or is revoked 401 with `Bearer error="invalid_token"`. The reason is
+//! logged at debug with the `jti` (never the token). A list that is not ready, stale
+//! under fail-closed, or a token whose key cannot be fetched (the JWKS endpoint is down
+//! and its `kid` is not cached) answers 503: the service's failure, not the token's.
 //!
 //! Shaped as tower's own middleware: [`VetoAuthLayer`] (layer), [`VetoAuth`] (service),
 //! [`ResponseFuture`] (future), [`AuthRejection`] (error), each in its own file.

@@ -51,8 +51,9 @@ impl<S, C> std::fmt::Debug for VetoAuth<S, C> {
 /// The bearer token of a request, or why there is none.
 fn bearer_token<B>(request: &Request<B>) -> Result<String, AuthRejection> {
     bearer::from_headers(request.headers()).map_err(|error| match error {
-        BearerError::Missing => AuthRejection::MissingToken,
-        BearerError::Duplicate | BearerError::Malformed => AuthRejection::MalformedHeader,
+        BearerError::Missing | BearerError::OtherScheme => AuthRejection::MissingToken,
+        BearerError::Duplicate => AuthRejection::DuplicateHeader,
+        BearerError::Malformed => AuthRejection::MalformedHeader,
     })
 }
 

@@ -23,7 +23,7 @@ const AUDIENCE: &str = "orders";
 struct Service {
     router: Router,
     issuer: TestIssuer,
-    _jwks: JwksServer,
+    jwks: JwksServer,
     _nats: NatsServer,
     js: async_nats::jetstream::Context,
 }
@@ -50,7 +50,7 @@ async fn service_with(nats: NatsServer, js: async_nats::jetstream::Context, list
     Service {
         router,
         issuer,
-        _jwks: jwks,
+        jwks,
         _nats: nats,
         js,
     }
@@ -62,9 +62,14 @@ impl Service {
     }
 
     async fn call(&self, authorization: Option<&str>) -> (StatusCode, Option<String>, String) {
+        self.call_with(authorization.as_slice()).await
+    }
+
+    /// A request with these `Authorization` headers (none, one, or several).
+    async fn call_with(&self, authorization: &[&str]) -> (StatusCode, Option<String>, String) {
         let mut request = Request::get("/");
-        if let Some(value) = authorization {
-            request = request.header(header::AUTHORIZATION, value);
+        for value in authorization {
+            request = request.header(header::AUTHORIZATION, *value);
         }
         let response = within(
             10,
@@ -186,31 +191,43 @@ async fn a_token_with_an_unknown_kid_is_refused() {
 }
 
 #[tokio::test]
-async fn a_malformed_authorization_header_is_refused() {
+async fn a_malformed_authorization_header_is_an_invalid_request() {
     let service = service().await;
     let token = service.issuer.mint(&service.claims());
-    for header in [
-        "Bearer",
-        "Bearer ",
-        "Basic dXNlcjpwYXNz",
-        &format!("Token {token}"),
-        &format!("Bearer {token} extra"),
-    ] {
+    // RFC 6750 §3.1: a malformed request is 400 invalid_request.
+    for header in ["Bearer", "Bearer ", &format!("Bearer {token} extra")] {
         let (status, challenge, _) = service.call(Some(header)).await;
-        assert_eq!(status, StatusCode::UNAUTHORIZED, "{header}");
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{header}");
         assert_eq!(
             challenge.as_deref(),
-            Some(r#"Bearer error="invalid_token""#),
+            Some(r#"Bearer error="invalid_request""#),
             "{header}"
         );
     }
-    let (status, challenge, _) = service.call(None).await;
-    assert_eq!(status, StatusCode::UNAUTHORIZED);
-    assert_eq!(
-        challenge.as_deref(),
-        Some("Bearer"),
-        "RFC 6750: no error code without credentials"
-    );
+    // No credentials, or another scheme's: a challenge without an error code.
+    for header in [None, Some("Basic dXNlcjpwYXNz"), Some(&format!("Token {token}"))] {
+        let (status, challenge, _) = service.call(header).await;
+        assert_eq!(status, StatusCode::UNAUTHORIZED, "{header:?}");
+        assert_eq!(
+            challenge.as_deref(),
+            Some("Bearer"),
+            "{header:?}: RFC 6750, no error code without bearer credentials"
+        );
+    }
+}
+
+#[tokio::test]
+async fn two_authorization_headers_are_an_invalid_request() {
+    let service = service().await;
+    let good = format!("Bearer {}", service.issuer.mint(&service.claims()));
+    for pair in [
+        [good.as_str(), "Bearer garbage"],
+        ["Bearer garbage", good.as_str()],
+    ] {
+        let (status, challenge, _) = service.call_with(&pair).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{pair:?}");
+        assert_eq!(challenge.as_deref(), Some(r#"Bearer error="invalid_request""#));
+    }
 }
 
 #[tokio::test]
@@ -313,4 +330,60 @@ async fn readiness_is_the_inner_services_and_only_authorized_requests_reach_it()
         .expect("joined")
         .expect("infallible");
     assert_eq!(response.status(), StatusCode::NO_CONTENT);
+}
+
+#[tokio::test]
+async fn a_token_issued_in_the_future_is_refused() {
+    let service = service().await;
+    let mut claims = service.claims();
+    claims["iat"] = json!(veto_testkit::tokens::now_unix() + 300);
+    service.assert_refused(&service.issuer.mint(&claims)).await;
+    claims["iat"] = json!(veto_testkit::tokens::now_unix() + 10);
+    assert_eq!(
+        service.bearer(&service.issuer.mint(&claims)).await.0,
+        StatusCode::OK,
+        "within the leeway"
+    );
+}
+
+#[tokio::test]
+async fn a_token_living_longer_than_the_max_token_ttl_is_refused() {
+    let service = service().await;
+    // The default policy's max token TTL is 24 h: a sub rule is kept that long after
+    // the tokens it covers were issued, so a longer-lived token would outlive it.
+    let mut claims = service.issuer.claims(AUDIENCE, Duration::from_secs(25 * 3600));
+    service.assert_refused(&service.issuer.mint(&claims)).await;
+    claims.as_object_mut().expect("object").remove("iat");
+    service.assert_refused(&service.issuer.mint(&claims)).await;
+    let day = service.issuer.claims(AUDIENCE, Duration::from_secs(24 * 3600));
+    assert_eq!(service.bearer(&service.issuer.mint(&day)).await.0, StatusCode::OK);
+}
+
+#[tokio::test]
+async fn a_leeway_longer_than_the_policys_is_refused_at_construction() {
+    // A jti rule is kept until exp + the policy's leeway (60 s by default); a service
+    // accepting tokens longer past exp would accept a revoked token once its rule is gone.
+    let keys = veto_client::jwt::StaticKeys::new();
+    let config = ValidatorConfig {
+        leeway: Duration::from_secs(120),
+        ..ValidatorConfig::new("https://idp.test", AUDIENCE)
+    };
+    assert!(Validator::new(config, keys).is_err());
+}
+
+#[tokio::test]
+async fn a_jwks_outage_answers_503_for_a_kid_not_in_the_cache() {
+    let service = service().await;
+    // The cached key is fetched; then the endpoint goes down and the issuer rotates.
+    assert_eq!(
+        service.bearer(&service.issuer.mint(&service.claims())).await.0,
+        StatusCode::OK
+    );
+    service.jwks.set_down(true);
+    let rotated = service.issuer.mint_with_kid(Some("key-2"), &service.claims());
+    for attempt in 0..2 {
+        let (status, challenge, _) = service.bearer(&rotated).await;
+        assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE, "attempt {attempt}");
+        assert_eq!(challenge, None, "not the token's fault");
+    }
 }

@@ -1,5 +1,6 @@
 //! The admin API: routes and limits. The OpenAPI document is [`openapi`]'s.
 
+pub mod consistency;
 pub mod extract;
 pub mod health;
 pub mod idp;
@@ -20,12 +21,29 @@ use veto_api::ErrorCode;
 use veto_api::routes;
 
 use crate::error::ApiError;
+use crate::idempotency::{self, Idempotency, IdempotencyStore};
 use crate::state::AppState;
 
 /// The router; built by a function so tests can drive it without a socket.
 pub fn router(state: Arc<AppState>) -> Router {
     let api = &state.settings.api;
-    let batch = post(revocations::revoke_batch).layer(DefaultBodyLimit::max(api.max_batch_body_bytes));
+    // One store for both revocation routes (a key is scoped to its route).
+    let answers = Arc::new(IdempotencyStore::new(
+        api.idempotency_ttl,
+        api.idempotency_max_bytes,
+    ));
+    let idempotent = |body_limit: usize| {
+        middleware::from_fn_with_state(
+            Idempotency {
+                store: Arc::clone(&answers),
+                body_limit,
+            },
+            idempotency::layer,
+        )
+    };
+    let batch = post(revocations::revoke_batch)
+        .layer(DefaultBodyLimit::max(api.max_batch_body_bytes))
+        .layer(idempotent(api.max_batch_body_bytes));
     // A request never outlives its publish timeout by much; this bounds the rest.
     let request_timeout = api.publish_timeout + Duration::from_secs(5);
     // The console's HTML routes are not part of the JSON API (not in veto-api's ROUTES
@@ -38,7 +56,9 @@ pub fn router(state: Arc<AppState>) -> Router {
     Router::new()
         .route(
             routes::REVOCATIONS,
-            post(revocations::revoke).get(revocations::list),
+            post(revocations::revoke)
+                .layer(idempotent(api.max_body_bytes))
+                .get(revocations::list),
         )
         .route(routes::REVOCATIONS_BATCH, batch)
         .route(

@@ -16,6 +16,7 @@ use veto_api::{
 };
 use veto_proto::{KeyDigest, Lift, RevocationRule, RuleError, RuleKind, TokenPolicy, UnixSeconds};
 
+use super::consistency;
 use super::extract::{ApiJson, ApiPath, ApiQuery, Authenticated};
 use crate::auth::{Permission, Principal};
 use crate::error::ApiError;
@@ -133,6 +134,7 @@ pub(crate) async fn revoke_one(
         &state.policy,
         UnixSeconds::now(),
     )?;
+    state.issuers.check(rule.iss.as_deref())?;
     let digest = rule.digest();
     let (stored, outcome) = state.publisher.revoke(rule).await.map_err(publish_error)?;
     let outcome_label = match outcome {
@@ -234,6 +236,17 @@ pub async fn revoke_batch(
     Ok(Json(BatchResponse { results }))
 }
 
+/// A keyed route with the value in its path takes none in its query.
+fn only_in_the_path(query: &KeyQuery) -> Result<(), ApiError> {
+    match query.value {
+        Some(_) => Err(ApiError::new(
+            ErrorCode::InvalidQuery,
+            "the value is in the path; ?value= is for /v1/revocations/{kind} only",
+        )),
+        None => Ok(()),
+    }
+}
+
 fn key_of(kind: &str, value: Option<String>) -> Result<(RuleKind, Option<String>), ApiError> {
     let kind: RuleKind = kind
         .parse()
@@ -254,6 +267,12 @@ pub(crate) async fn lift_key(
     headers: &HeaderMap,
 ) -> Result<Json<LiftResponse>, ApiError> {
     principal.require(Permission::Lift)?;
+    if query.min_sequence.is_some() {
+        return Err(ApiError::new(
+            ErrorCode::InvalidQuery,
+            "min_sequence applies to reads",
+        ));
+    }
     let (kind, value) = key_of(kind, value)?;
     let if_match = if_match(headers)?;
     let lift = Lift {
@@ -294,13 +313,14 @@ pub async fn lift(
     ApiQuery(query): ApiQuery<KeyQuery>,
     headers: HeaderMap,
 ) -> Result<Json<LiftResponse>, ApiError> {
+    only_in_the_path(&query)?;
     lift_key(&state, &principal, &kind, Some(value), query, &headers).await
 }
 
-/// Lift an `all` rule.
+/// Lift an `all` rule, or a key's rule with its value in the query (`?value=`).
 #[utoipa::path(
     delete, path = "/v1/revocations/{kind}", tag = "revocations",
-    params(("kind" = String, Path, description = "all"), KeyQuery),
+    params(("kind" = String, Path, description = "all; or jti, sub, sid with ?value="), KeyQuery),
     responses((status = 200, description = "Lifted", body = LiftResponse)),
     security(("bearer" = []))
 )]
@@ -308,13 +328,14 @@ pub async fn lift_all(
     State(state): State<Arc<AppState>>,
     Authenticated(principal): Authenticated,
     ApiPath(kind): ApiPath<String>,
-    ApiQuery(query): ApiQuery<KeyQuery>,
+    ApiQuery(mut query): ApiQuery<KeyQuery>,
     headers: HeaderMap,
 ) -> Result<Json<LiftResponse>, ApiError> {
-    lift_key(&state, &principal, &kind, None, query, &headers).await
+    let value = query.value.take();
+    lift_key(&state, &principal, &kind, value, query, &headers).await
 }
 
-fn get_key(
+async fn get_key(
     state: &AppState,
     principal: &Principal,
     kind: &str,
@@ -325,6 +346,9 @@ fn get_key(
     let (kind, value) = key_of(kind, value)?;
     if !state.list.is_ready() {
         return Err(ApiError::not_ready());
+    }
+    if let Some(sequence) = query.min_sequence {
+        consistency::applied(&state.index, sequence).await?;
     }
     let stored = state
         .index
@@ -338,7 +362,7 @@ fn get_key(
 #[utoipa::path(
     get, path = "/v1/revocations/{kind}/{value}", tag = "revocations",
     params(("kind" = String, Path, description = "jti, sub or sid"), ("value" = String, Path, description = "The claim value (percent-encoded)"), KeyQuery),
-    responses((status = 200, description = "The live rule (header ETag: its version, for If-Match on a lift)", body = RuleResponse)),
+    responses((status = 200, description = "The live rule (header ETag: its version, for If-Match on a lift; with min_sequence: once this daemon has applied that sequence)", body = RuleResponse)),
     security(("bearer" = []))
 )]
 pub async fn get(
@@ -347,23 +371,26 @@ pub async fn get(
     ApiPath((kind, value)): ApiPath<(String, String)>,
     ApiQuery(query): ApiQuery<KeyQuery>,
 ) -> Result<Response, ApiError> {
-    get_key(&state, &principal, &kind, Some(value), &query)
+    only_in_the_path(&query)?;
+    get_key(&state, &principal, &kind, Some(value), &query).await
 }
 
-/// The live `all` rule (per issuer scope).
+/// The live `all` rule (per issuer scope), or a key's with its value in the query
+/// (`?value=`: for `.` and `..`, which a URL path cannot carry).
 #[utoipa::path(
     get, path = "/v1/revocations/{kind}", tag = "revocations",
-    params(("kind" = String, Path, description = "all"), KeyQuery),
-    responses((status = 200, description = "The live rule", body = RuleResponse)),
+    params(("kind" = String, Path, description = "all; or jti, sub, sid with ?value="), KeyQuery),
+    responses((status = 200, description = "The live rule (with min_sequence: once this daemon has applied that sequence)", body = RuleResponse)),
     security(("bearer" = []))
 )]
 pub async fn get_all(
     State(state): State<Arc<AppState>>,
     Authenticated(principal): Authenticated,
     ApiPath(kind): ApiPath<String>,
-    ApiQuery(query): ApiQuery<KeyQuery>,
+    ApiQuery(mut query): ApiQuery<KeyQuery>,
 ) -> Result<Response, ApiError> {
-    get_key(&state, &principal, &kind, None, &query)
+    let value = query.value.take();
+    get_key(&state, &principal, &kind, value, &query).await
 }
 
 /// List live rules, as services see them.

@@ -167,12 +167,12 @@ pub struct IdentityProviders {
 impl IdentityProviders {
     /// Validators (and JWKS sources, fetching from now on) for every configured
     /// provider. Must be called within a tokio runtime.
-    pub fn build(section: &IdpSection) -> anyhow::Result<IdentityProviders> {
+    pub fn build(section: &IdpSection, policy: veto_proto::TokenPolicy) -> anyhow::Result<IdentityProviders> {
         let oidc = section
             .oidc
             .iter()
             .map(|(name, provider)| {
-                let validator = crate::validator(&provider.validation())
+                let validator = crate::validator(&provider.validation(), policy)
                     .map_err(|error| anyhow::anyhow!("[idp.oidc.{name}]: {error:#}"))?;
                 info!(provider = %name, issuer = %provider.issuer, "accepting OIDC back-channel logout tokens");
                 Ok((
@@ -185,7 +185,7 @@ impl IdentityProviders {
             .ssf
             .iter()
             .map(|(name, transmitter)| {
-                let validator = crate::validator(&transmitter.validation())
+                let validator = crate::validator(&transmitter.validation(), policy)
                     .map_err(|error| anyhow::anyhow!("[idp.ssf.{name}]: {error:#}"))?;
                 info!(transmitter = %name, issuer = %transmitter.issuer, "accepting Shared Signals events");
                 Ok((

@@ -393,6 +393,7 @@ async fn try_lift(state: &AppState, session: &SignedIn, form: &LiftForm) -> Resu
     let query = KeyQuery {
         iss: iss.map(str::to_owned),
         reason: Some(reason.to_owned()),
+        ..KeyQuery::default()
     };
     // The page named one version of the rule: lift that one or none (409 otherwise).
     let mut if_match = axum::http::HeaderMap::new();

@@ -1,5 +1,7 @@
 //! The admin API's happy paths: durable, merged, idempotent writes; reads; lifts; batch.
 
+use std::time::Duration;
+
 use reqwest::Method;
 use serde_json::{Value, json};
 use veto_proto::{Event, KeyDigest, RuleKind};
@@ -296,4 +298,167 @@ async fn the_daemon_refuses_to_start_on_an_incompatible_stream() {
         message.contains("subjects") && message.contains("memory"),
         "{message}"
     );
+}
+
+#[tokio::test]
+async fn a_read_can_wait_for_its_own_write() {
+    let app = spawn_app().await;
+    for index in 0..20 {
+        let value = format!("ryw-{index}");
+        let response = app.revoke(&json!({"kind": "jti", "value": value})).await;
+        assert_eq!(response.status(), 201);
+        let sequence = response.json::<Value>().await.expect("json")["sequence"]
+            .as_u64()
+            .expect("sequence");
+        // No polling: the read waits until the daemon's replica has the write.
+        let read = app
+            .get(
+                &format!("/v1/revocations/jti/{value}?min_sequence={sequence}"),
+                Some(READER_KEY),
+            )
+            .await;
+        assert_eq!(read.status(), 200, "read {index} right after its write");
+        let read: Value = read.json().await.expect("json");
+        assert_eq!(read["rule"]["value"], value.as_str());
+    }
+    // A sequence the daemon never reaches: a bounded wait, then 503.
+    let started = std::time::Instant::now();
+    let never = app
+        .get(
+            "/v1/revocations/jti/ryw-0?min_sequence=1000000000",
+            Some(READER_KEY),
+        )
+        .await;
+    assert_eq!(never.status(), 503);
+    assert!(never.headers().get("retry-after").is_some());
+    assert_eq!(never.json::<Value>().await.expect("json")["code"], "not_ready");
+    assert!(
+        started.elapsed() < Duration::from_secs(4),
+        "{:?}",
+        started.elapsed()
+    );
+}
+
+#[tokio::test]
+async fn values_that_urls_normalise_away_are_reached_by_query() {
+    let app = spawn_app().await;
+    for value in ["..", ".", "%2e%2e", "a/../b"] {
+        let response = app.revoke(&json!({"kind": "jti", "value": value})).await;
+        assert_eq!(response.status(), 201, "{value}");
+        let sequence = response.json::<Value>().await.expect("json")["sequence"]
+            .as_u64()
+            .expect("sequence");
+        let read = app
+            .send(
+                app.request(Method::GET, "/v1/revocations/jti", Some(READER_KEY))
+                    .query(&[("value", value), ("min_sequence", &sequence.to_string())]),
+            )
+            .await;
+        assert_eq!(read.status(), 200, "GET {value:?}");
+        assert_eq!(read.json::<Value>().await.expect("json")["rule"]["value"], value);
+        let lifted = app
+            .send(
+                app.request(Method::DELETE, "/v1/revocations/jti", Some(ADMIN_KEY))
+                    .query(&[("value", value)]),
+            )
+            .await;
+        assert_eq!(lifted.status(), 200, "DELETE {value:?}");
+    }
+    // A value in the path and in the query is one too many.
+    let twice = app.get("/v1/revocations/jti/a?value=b", Some(READER_KEY)).await;
+    assert_eq!(twice.status(), 400);
+    assert_eq!(
+        twice.json::<Value>().await.expect("json")["code"],
+        "invalid_query"
+    );
+    // An all rule takes no value, however it is sent.
+    let all = app.get("/v1/revocations/all?value=x", Some(READER_KEY)).await;
+    assert_eq!(
+        all.json::<Value>().await.expect("json")["code"],
+        "value_not_allowed"
+    );
+}
+
+/// `POST path` as `key` with an `Idempotency-Key`.
+async fn post_with_key(
+    app: &TestApp,
+    path: &str,
+    credential: &str,
+    key: &str,
+    body: &Value,
+) -> reqwest::Response {
+    app.send(
+        app.request(Method::POST, path, Some(credential))
+            .header("idempotency-key", key)
+            .json(body),
+    )
+    .await
+}
+
+fn replayed(response: &reqwest::Response) -> bool {
+    response
+        .headers()
+        .get("idempotent-replayed")
+        .is_some_and(|value| value == "true")
+}
+
+#[tokio::test]
+async fn an_idempotency_key_replays_the_first_answer() {
+    let app = spawn_app().await;
+    // Defaulted times: without the key, a retry a second later is a new, later rule.
+    let carol = json!({"kind": "sub", "value": "carol"});
+    let first = post_with_key(&app, "/v1/revocations", ADMIN_KEY, "retry-1", &carol).await;
+    assert_eq!(first.status(), 201);
+    assert!(!replayed(&first));
+    let first: Value = first.json().await.expect("json");
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    let again = post_with_key(&app, "/v1/revocations", ADMIN_KEY, "retry-1", &carol).await;
+    assert_eq!(again.status(), 201);
+    assert!(replayed(&again), "the replay says so");
+    assert_eq!(
+        again.json::<Value>().await.expect("json"),
+        first,
+        "the same answer"
+    );
+    let subject = first["subject"].as_str().expect("subject");
+    let (_, sequence) = app.last_event(subject).await.expect("the rule");
+    assert_eq!(
+        Some(sequence),
+        first["sequence"].as_u64(),
+        "the replay published nothing"
+    );
+
+    // The same key with another body is a client error.
+    let dave = json!({"kind": "sub", "value": "dave"});
+    let reused = post_with_key(&app, "/v1/revocations", ADMIN_KEY, "retry-1", &dave).await;
+    assert_eq!(reused.status(), 422);
+    assert_eq!(
+        reused.json::<Value>().await.expect("json")["code"],
+        "idempotency_key_reused"
+    );
+    // Keys are per caller: another principal's "retry-1" is its own.
+    let other = post_with_key(&app, "/v1/revocations", REVOKER_KEY, "retry-1", &dave).await;
+    assert_eq!(other.status(), 201);
+    assert!(!replayed(&other));
+
+    // A batch replays whole.
+    let batch = json!({"revocations": [{"kind": "jti", "value": "b-1"}, {"kind": "sid", "value": "s-1"}]});
+    let first = post_with_key(&app, "/v1/revocations/batch", ADMIN_KEY, "batch-1", &batch).await;
+    assert_eq!(first.status(), 200);
+    let first: Value = first.json().await.expect("json");
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    let again = post_with_key(&app, "/v1/revocations/batch", ADMIN_KEY, "batch-1", &batch).await;
+    assert_eq!(again.status(), 200);
+    assert!(replayed(&again));
+    assert_eq!(again.json::<Value>().await.expect("json"), first);
+
+    // A key is 1 to 255 visible ASCII characters.
+    for bad in ["", &"k".repeat(256)] {
+        let response = post_with_key(&app, "/v1/revocations", ADMIN_KEY, bad, &carol).await;
+        assert_eq!(response.status(), 400, "{} bytes", bad.len());
+        assert_eq!(
+            response.json::<Value>().await.expect("json")["code"],
+            "invalid_idempotency_key"
+        );
+    }
 }

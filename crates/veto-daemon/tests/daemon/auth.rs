@@ -126,3 +126,120 @@ async fn a_principal_over_its_rate_limit_gets_429() {
         "limits are per principal"
     );
 }
+
+/// The `WWW-Authenticate` challenge and the error code of a response.
+async fn challenge_and_code(response: reqwest::Response) -> (u16, String, String) {
+    let status = response.status().as_u16();
+    let challenge = response
+        .headers()
+        .get("www-authenticate")
+        .map(|value| value.to_str().expect("ascii").to_owned())
+        .unwrap_or_default();
+    let body: Value = response.json().await.unwrap_or(Value::Null);
+    (
+        status,
+        challenge,
+        body["code"].as_str().unwrap_or_default().to_owned(),
+    )
+}
+
+async fn revoke_with_headers(app: &TestApp, authorization: &[&str]) -> (u16, String, String) {
+    let mut request = app
+        .http
+        .post(app.url("/v1/revocations"))
+        .json(&json!({"kind": "jti", "value": veto_testkit::tokens::random_id()}));
+    for value in authorization {
+        request = request.header(reqwest::header::AUTHORIZATION, *value);
+    }
+    challenge_and_code(app.send(request).await).await
+}
+
+#[tokio::test]
+async fn the_authorization_header_is_read_as_rfc_6750_asks() {
+    let app = spawn_app().await;
+    let good = format!("Bearer {ADMIN_KEY}");
+    // Two headers, whichever comes first: the request is malformed, not authenticated.
+    for pair in [
+        [good.as_str(), "Bearer garbage"],
+        ["Bearer garbage", good.as_str()],
+    ] {
+        let (status, challenge, code) = revoke_with_headers(&app, &pair).await;
+        assert_eq!(status, 400, "{pair:?}");
+        assert_eq!(code, "invalid_request", "{pair:?}");
+        assert!(challenge.contains(r#"error="invalid_request""#), "{challenge}");
+    }
+    // A bearer header that carries no usable token is malformed too.
+    for malformed in ["Bearer", "Bearer a b"] {
+        let (status, challenge, code) = revoke_with_headers(&app, &[malformed]).await;
+        assert_eq!((status, code.as_str()), (400, "invalid_request"), "{malformed}");
+        assert!(challenge.contains(r#"error="invalid_request""#), "{challenge}");
+    }
+    // No credentials, or credentials of another scheme: a challenge without an error code.
+    for absent in [&[][..], &["Basic YWRtaW46cHc="][..]] {
+        let (status, challenge, code) = revoke_with_headers(&app, absent).await;
+        assert_eq!((status, code.as_str()), (401, "unauthorized"), "{absent:?}");
+        assert!(challenge.starts_with("Bearer"), "{challenge}");
+        assert!(!challenge.contains("error="), "{absent:?}: {challenge}");
+    }
+    // A bad token: invalid_token.
+    let (status, challenge, _) = revoke_with_headers(&app, &["Bearer veto_not_a_key"]).await;
+    assert_eq!(status, 401);
+    assert!(challenge.contains(r#"error="invalid_token""#), "{challenge}");
+    assert!(app.rule_subjects().await.is_empty(), "nothing was revoked");
+}
+
+#[tokio::test]
+async fn the_bearer_scheme_is_case_insensitive() {
+    let app = spawn_app().await;
+    for scheme in ["Bearer", "bearer", "BEARER", "bEaReR"] {
+        let (status, _, code) = revoke_with_headers(&app, &[&format!("{scheme} {ADMIN_KEY}")]).await;
+        assert_eq!(status, 201, "{scheme}: {code}");
+    }
+}
+
+#[tokio::test]
+async fn a_jwks_outage_is_the_servers_failure_not_the_tokens() {
+    let app = spawn_app().await;
+    app._jwks.set_down(true);
+    let claims = admin_claims(&app, &["veto:revoke"]);
+    let rotated = app.issuer.mint_with_kid(Some("key-2"), &claims);
+    for attempt in 0..2 {
+        let response = revoke_as(&app, Some(&rotated)).await;
+        assert!(
+            response.headers().get("retry-after").is_some(),
+            "attempt {attempt}"
+        );
+        let (status, challenge, code) = challenge_and_code(response).await;
+        assert_eq!(
+            (status, code.as_str()),
+            (503, "keys_unavailable"),
+            "attempt {attempt}"
+        );
+        assert!(!challenge.contains("invalid_token"), "{challenge}");
+    }
+    // A cached key still validates while the endpoint is down.
+    let good = app.issuer.mint(&claims);
+    assert_eq!(revoke_as(&app, Some(&good)).await.status(), 201);
+}
+
+#[tokio::test]
+async fn a_long_or_odd_admin_principal_still_writes_with_a_bounded_name() {
+    let app = spawn_app().await;
+    let mut names = Vec::new();
+    for sub in ["a".repeat(300), "b".repeat(300), "mallory\nkey:admin".to_owned()] {
+        let mut claims = admin_claims(&app, &["veto:revoke"]);
+        claims["sub"] = json!(sub);
+        let response = revoke_as(&app, Some(&app.issuer.mint(&claims))).await;
+        assert_eq!(response.status(), 201, "sub of {} bytes", sub.len());
+        let body: Value = response.json().await.expect("json");
+        let name = body["rule"]["revoked_by"]
+            .as_str()
+            .expect("revoked_by")
+            .to_owned();
+        assert!(name.len() <= 256, "{name}");
+        assert!(!name.chars().any(char::is_control), "{name:?}");
+        assert!(name.starts_with("jwt:https://idp.test#"), "{name}");
+        names.push(name);
+    }
+    assert_ne!(names[0], names[1], "distinct principals keep distinct names");
+}

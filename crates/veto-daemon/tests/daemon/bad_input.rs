@@ -46,6 +46,16 @@ async fn every_bad_input_has_its_code_and_publishes_nothing() {
             "issued_before_in_future",
         ),
         (
+            json!({"kind": "sub", "value": "x", "issued_before": i64::MAX}),
+            422,
+            "issued_before_in_future",
+        ),
+        (
+            json!({"kind": "all", "issued_before": i64::MAX - 1}),
+            422,
+            "issued_before_in_future",
+        ),
+        (
             json!({"kind": "sub", "value": "x", "issued_before": now - 3 * 86_400}),
             422,
             "issued_before_too_old",
@@ -77,6 +87,11 @@ async fn every_bad_input_has_its_code_and_publishes_nothing() {
         ),
         (json!({"kind": 5, "value": "x"}), 422, "invalid_body"),
         (json!(["jti", "x"]), 422, "invalid_body"),
+        (
+            json!({"kind": "sub", "value": "x", "iss": format!("{ISSUER}/")}),
+            422,
+            "unknown_issuer",
+        ),
     ];
     for (body, status, code) in json_cases {
         let response = app.revoke(&body).await;
@@ -166,4 +181,88 @@ async fn every_bad_input_has_its_code_and_publishes_nothing() {
         app.rule_subjects().await.is_empty(),
         "bad input changed the stream"
     );
+}
+
+#[tokio::test]
+async fn methods_a_client_invents_share_one_metric_series() {
+    let app = spawn_app().await;
+    for index in 0..5 {
+        let method = Method::from_bytes(format!("XQ{index}").as_bytes()).expect("a method token");
+        app.send(app.request(method, "/healthz", None)).await;
+    }
+    app.send(app.request(Method::GET, "/healthz", None)).await;
+    let metrics = within(5, "metrics", app.api(None).metrics())
+        .await
+        .expect("metrics");
+    let requests: Vec<&str> = metrics
+        .lines()
+        .filter(|line| line.starts_with("veto_http_requests_total{"))
+        .collect();
+    assert!(
+        requests.iter().all(|line| !line.contains("XQ")),
+        "an invented method became a label: {requests:#?}"
+    );
+    assert!(
+        requests.iter().any(|line| line.contains(r#"method="other""#)),
+        "{requests:#?}"
+    );
+    assert!(
+        requests.iter().any(|line| line.contains(r#"method="GET""#)),
+        "{requests:#?}"
+    );
+}
+
+#[tokio::test]
+async fn a_rule_for_an_issuer_no_one_configured_is_refused() {
+    // The admin JWT and RFC 7009 issuers (ISSUER), plus an explicit list.
+    let app = spawn_app_with(|settings| {
+        settings.tokens.issuers = vec!["https://other.example".into()];
+    })
+    .await;
+    for iss in [ISSUER, "https://other.example"] {
+        let response = app
+            .revoke(&json!({"kind": "sub", "value": "x", "iss": iss}))
+            .await;
+        assert_eq!(response.status(), 201, "{iss}");
+    }
+    for typo in [
+        format!("{ISSUER}/"),
+        "https://IDP.test".to_owned(),
+        "idp.test".to_owned(),
+    ] {
+        let response = app
+            .revoke(&json!({"kind": "sub", "value": "y", "iss": typo}))
+            .await;
+        assert_eq!(response.status(), 422, "{typo}");
+        let error: Value = response.json().await.expect("json");
+        assert_eq!(error["code"], "unknown_issuer", "{typo}");
+        assert!(
+            error["message"].as_str().unwrap_or_default().contains(ISSUER),
+            "the message names the configured issuers: {error}"
+        );
+    }
+    let batch = app
+        .send(
+            app.request(Method::POST, "/v1/revocations/batch", Some(ADMIN_KEY))
+                .json(&json!({"revocations": [{"kind": "jti", "value": "t", "iss": "https://nope"}]})),
+        )
+        .await;
+    let batch: Value = batch.json().await.expect("json");
+    assert_eq!(batch["results"][0]["error"]["code"], "unknown_issuer", "{batch}");
+    assert_eq!(
+        app.rule_subjects().await.len(),
+        2,
+        "only the known issuers' rules"
+    );
+
+    // Without any issuer configured, any scope is taken.
+    let open = spawn_app_with(|settings| {
+        settings.auth.jwt = None;
+        settings.oauth = None;
+    })
+    .await;
+    let response = open
+        .revoke(&json!({"kind": "sub", "value": "x", "iss": "https://anything.example"}))
+        .await;
+    assert_eq!(response.status(), 201);
 }

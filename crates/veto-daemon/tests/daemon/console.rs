@@ -658,7 +658,8 @@ async fn an_open_event_stream_does_not_hold_shutdown() {
 
 #[tokio::test]
 async fn the_rules_page_pages_and_filters_by_kind_and_issuer() {
-    let app = spawn_app().await;
+    // Two issuers the deployment knows (a rule scoped to an unknown one is refused).
+    let app = spawn_app_with(|settings| settings.tokens.issuers = vec!["https://other.test".into()]).await;
     let revocations: Vec<serde_json::Value> = (0..70)
         .map(|n| {
             let iss = if n % 7 == 0 { "https://other.test" } else { ISSUER };

@@ -78,3 +78,16 @@ async fn sigterm_during_a_batch_load_loses_no_acknowledged_item() {
         .unwrap_or_else(|error| panic!("acknowledged {value} is not in the stream: {error}"));
     }
 }
+
+#[tokio::test]
+async fn sigterm_with_nats_gone_still_stops_the_daemon() {
+    let mut nats = within(30, "nats-server start", NatsServer::start())
+        .await
+        .expect("nats-server starts");
+    let mut daemon = DaemonProcess::start(&nats.url()).await;
+    nats.kill().expect("kill nats");
+    let pid = Pid::from_raw(daemon.pid().expect("running") as i32);
+    kill(pid, Signal::SIGTERM).expect("SIGTERM");
+    let code = daemon.wait_exit(15).await;
+    assert_eq!(code, Some(0), "vetod stops (exit 0) without NATS to flush to");
+}

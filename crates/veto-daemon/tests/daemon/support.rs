@@ -3,11 +3,14 @@
 //! `api()` for the rest).
 
 use std::collections::HashMap;
+use std::io::Write;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use async_nats::jetstream::{self, Context};
 use reqwest::{Method, RequestBuilder, Response};
 use serde_json::Value;
+use tracing_subscriber::fmt::MakeWriter;
 use veto_api::AdminClient;
 use veto_daemon::auth::{ApiKeyEntry, Permission, hash_api_key};
 use veto_daemon::config::{AdminJwtSection, JwtSection, Settings};
@@ -182,4 +185,43 @@ impl TestApp {
 
 pub fn now() -> i64 {
     veto_proto::UnixSeconds::now().0
+}
+
+/// Every log line at info and above, kept in memory: installed as the process's global
+/// subscriber (nextest runs each test in its own process, so it is this test's).
+#[derive(Clone, Default)]
+pub struct Captured(Arc<Mutex<Vec<u8>>>);
+
+impl Captured {
+    pub fn install() -> Captured {
+        let captured = Captured::default();
+        let subscriber = tracing_subscriber::fmt()
+            .with_writer(captured.clone())
+            .with_max_level(tracing::Level::INFO)
+            .with_ansi(false)
+            .finish();
+        let _ = tracing::subscriber::set_global_default(subscriber);
+        captured
+    }
+
+    pub fn text(&self) -> String {
+        String::from_utf8_lossy(&self.0.lock().expect("lock")).into_owned()
+    }
+}
+
+impl Write for Captured {
+    fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().expect("lock").extend_from_slice(bytes);
+        Ok(bytes.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+impl<'a> MakeWriter<'a> for Captured {
+    type Writer = Captured;
+    fn make_writer(&'a self) -> Captured {
+        self.clone()
+    }
 }
