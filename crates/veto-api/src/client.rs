@@ -11,8 +11,9 @@ use serde::de::DeserializeOwned;
 use serde_json::Value;
 
 use crate::error::{ErrorBody, ErrorCode};
+use crate::fleet::{FleetResponse, Wait};
 use crate::revocations::{
-    BatchRequest, BatchResponse, KeyQuery, LiftResponse, ListQuery, ListResponse, RevokeRequest,
+    BatchRequest, BatchResponse, KeyQuery, LiftQuery, LiftResponse, ListQuery, ListResponse, RevokeRequest,
     RevokeTokenForm, RuleKey, RuleResponse,
 };
 use crate::routes;
@@ -116,6 +117,10 @@ pub struct AdminClient {
     http: reqwest::Client,
     base: Url,
     credential: Option<SecretString>,
+    /// The bound on each request (a write that waits gets its wait on top).
+    timeout: Duration,
+    /// What writes wait for ([`AdminClient::waiting_for`]).
+    wait: Option<Wait>,
 }
 
 impl AdminClient {
@@ -145,7 +150,28 @@ impl AdminClient {
             http,
             base,
             credential,
+            timeout,
+            wait: None,
         })
+    }
+
+    /// The same client, whose writes (revoke, batch, lift) wait for `wait`: each answers
+    /// once every live instance in scope has applied it, or `wait.timeout` passed, with
+    /// the receipt in `applied_by`. Each such request may take `wait.timeout` longer.
+    pub fn waiting_for(&self, wait: Wait) -> AdminClient {
+        AdminClient {
+            wait: Some(wait),
+            ..self.clone()
+        }
+    }
+
+    /// A write's request, with the wait (and its time) when there is one.
+    fn write(&self, method: Method, url: Url) -> RequestBuilder {
+        let request = self.authorized(method, url);
+        match &self.wait {
+            Some(wait) => request.query(&wait.query()).timeout(self.timeout + wait.timeout),
+            None => request,
+        }
     }
 
     /// A client of `base` (a string), for tests and tools: panics on nothing, errors on
@@ -169,9 +195,7 @@ impl AdminClient {
     /// `POST /v1/revocations`.
     pub async fn revoke(&self, request: &RevokeRequest) -> Result<Revoked, AdminError> {
         let url = self.endpoint(&["v1", "revocations"])?;
-        let (status, headers, bytes) = self
-            .send(self.authorized(Method::POST, url).json(request))
-            .await?;
+        let (status, headers, bytes) = self.send(self.write(Method::POST, url).json(request)).await?;
         let replayed = headers
             .get(routes::IDEMPOTENT_REPLAYED)
             .is_some_and(|value| value.as_bytes().eq_ignore_ascii_case(b"true"));
@@ -182,20 +206,20 @@ impl AdminClient {
     /// `POST /v1/revocations/batch`: a result per item, in order.
     pub async fn revoke_batch(&self, batch: &BatchRequest) -> Result<Reply<BatchResponse>, AdminError> {
         let url = self.endpoint(&["v1", "revocations", "batch"])?;
-        let (status, headers, bytes) = self.send(self.authorized(Method::POST, url).json(batch)).await?;
+        let (status, headers, bytes) = self.send(self.write(Method::POST, url).json(batch)).await?;
         self.reply(status, &headers, &bytes)
     }
 
     /// `DELETE /v1/revocations/{kind}[/{value}]?iss=&reason=`: lifts the key's rule.
     pub async fn lift(&self, key: &RuleKey, reason: Option<&str>) -> Result<Reply<LiftResponse>, AdminError> {
         let url = self.key_endpoint(key)?;
-        let query = KeyQuery {
+        // The wait's part of the query is the write's (see `write`).
+        let query = LiftQuery {
             iss: key.iss.clone(),
             reason: reason.map(str::to_owned),
+            ..LiftQuery::default()
         };
-        let (status, headers, bytes) = self
-            .send(self.authorized(Method::DELETE, url).query(&query))
-            .await?;
+        let (status, headers, bytes) = self.send(self.write(Method::DELETE, url).query(&query)).await?;
         self.reply(status, &headers, &bytes)
     }
 
@@ -227,6 +251,13 @@ impl AdminClient {
         } else {
             Err(api_error(status, &headers, &bytes))
         }
+    }
+
+    /// `GET /v1/fleet`: every live service instance and what it applied.
+    pub async fn fleet(&self) -> Result<Reply<FleetResponse>, AdminError> {
+        let url = self.endpoint(&["v1", "fleet"])?;
+        let (status, headers, bytes) = self.send(self.authorized(Method::GET, url)).await?;
+        self.reply(status, &headers, &bytes)
     }
 
     /// `GET /v1/status`: the daemon's state, machine-readable.

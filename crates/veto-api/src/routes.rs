@@ -20,6 +20,8 @@ pub const OAUTH_REVOKE: &str = "/oauth2/revoke";
 pub const OIDC_BACKCHANNEL_LOGOUT: &str = "/oidc/backchannel-logout";
 /// Shared Signals push receiver, RFC 8935 (the default path; configurable).
 pub const SSF_EVENTS: &str = "/ssf/events";
+/// The fleet: every service instance that reports presence, and what it applied.
+pub const FLEET: &str = "/v1/fleet";
 /// The daemon's machine-readable status.
 pub const STATUS: &str = "/v1/status";
 /// Liveness.
@@ -155,6 +157,8 @@ const INVALID_KEY: &[ErrorCode] = &[
     ErrorCode::ValueNotAllowed,
 ];
 
+/// Writes that can wait for the fleet (`?wait=&timeout=`).
+const WAITS: &[ErrorCode] = &[ErrorCode::InvalidQuery];
 /// What a lift can be refused for beyond any write.
 const LIFTS: &[ErrorCode] = &[ErrorCode::NotFound, ErrorCode::Conflict, ErrorCode::InvalidHeader];
 /// What the identity-provider receivers answer when a write could not be made now:
@@ -172,7 +176,7 @@ pub const ROUTES: &[Route] = &[
         path: REVOCATIONS,
         access: Access::Revoke,
         success: &[201],
-        errors: &[ANY, AUTHENTICATED, JSON_BODY, INVALID_RULE, WRITES],
+        errors: &[ANY, AUTHENTICATED, JSON_BODY, INVALID_RULE, WRITES, WAITS],
     },
     Route {
         method: "GET",
@@ -195,7 +199,14 @@ pub const ROUTES: &[Route] = &[
         path: REVOCATIONS_BATCH,
         access: Access::Revoke,
         success: &[200],
-        errors: &[ANY, AUTHENTICATED, JSON_BODY, WRITES, &[ErrorCode::EmptyBatch]],
+        errors: &[
+            ANY,
+            AUTHENTICATED,
+            JSON_BODY,
+            WRITES,
+            WAITS,
+            &[ErrorCode::EmptyBatch],
+        ],
     },
     Route {
         method: "GET",
@@ -215,7 +226,7 @@ pub const ROUTES: &[Route] = &[
         path: REVOCATION_BY_KIND,
         access: Access::Lift,
         success: &[200],
-        errors: &[ANY, AUTHENTICATED, INVALID_KEY, WRITES, LIFTS],
+        errors: &[ANY, AUTHENTICATED, INVALID_KEY, WRITES, WAITS, LIFTS],
     },
     Route {
         method: "GET",
@@ -235,7 +246,7 @@ pub const ROUTES: &[Route] = &[
         path: REVOCATION_BY_KEY,
         access: Access::Lift,
         success: &[200],
-        errors: &[ANY, AUTHENTICATED, INVALID_KEY, WRITES, LIFTS],
+        errors: &[ANY, AUTHENTICATED, INVALID_KEY, WRITES, WAITS, LIFTS],
     },
     Route {
         method: "POST",
@@ -269,6 +280,13 @@ pub const ROUTES: &[Route] = &[
             ],
             IDP_WRITES,
         ],
+    },
+    Route {
+        method: "GET",
+        path: FLEET,
+        access: Access::Read,
+        success: &[200],
+        errors: &[ANY, AUTHENTICATED],
     },
     Route {
         method: "GET",
