@@ -51,6 +51,22 @@ pub struct ListConfig {
     pub sweep_interval: Duration,
     /// Which events to apply. Default [`EventTrust::AcceptUnsigned`] (development).
     pub trust: EventTrust,
+    /// Who this list reports as on its presence subject ([`crate::presence`]); `None`:
+    /// it reports nothing. Default none.
+    pub presence: Option<PresenceIdentity>,
+    /// How often a reporting list reports when nothing changes (it also reports within
+    /// milliseconds of applying a new stream sequence). Default 5 s; 100 ms to 1 h.
+    pub presence_heartbeat: Duration,
+}
+
+/// Who a list reports as: its service, and this instance of it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PresenceIdentity {
+    /// The service's name (its NATS user may publish only this service's presence).
+    pub service: String,
+    /// This instance's id, unique within the service (a pod or host name); a restart
+    /// with the same id is the same instance to the daemons.
+    pub instance: String,
 }
 
 impl Default for ListConfig {
@@ -62,11 +78,33 @@ impl Default for ListConfig {
             observer: None,
             sweep_interval: Duration::from_secs(10),
             trust: EventTrust::AcceptUnsigned,
+            presence: None,
+            presence_heartbeat: ListConfig::DEFAULT_PRESENCE_HEARTBEAT,
         }
     }
 }
 
 impl ListConfig {
+    /// The default [`ListConfig::presence_heartbeat`].
+    pub const DEFAULT_PRESENCE_HEARTBEAT: Duration = Duration::from_secs(5);
+
+    /// The same configuration, reporting presence as `instance` of `service` on
+    /// `veto.presence.v1.<service>.<instance>` (names: 1 to 64 ASCII letters, digits,
+    /// `-` or `_`; checked by [`crate::RevocationList::start`]).
+    pub fn reporting_as(mut self, service: &str, instance: &str) -> Self {
+        self.presence = Some(PresenceIdentity {
+            service: service.to_owned(),
+            instance: instance.to_owned(),
+        });
+        self
+    }
+
+    /// The same configuration with another presence heartbeat.
+    pub fn presence_heartbeat(mut self, heartbeat: Duration) -> Self {
+        self.presence_heartbeat = heartbeat;
+        self
+    }
+
     /// The same configuration with another stream name.
     pub fn stream_name(mut self, name: &str) -> Self {
         self.stream_name = name.to_owned();

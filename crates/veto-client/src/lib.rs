@@ -26,6 +26,8 @@
 //! - [`follower`]: the task that bootstraps, follows, sweeps and rebuilds.
 //! - `shared`: the state the handle, the follower and the watcher share.
 //! - `watcher`: turns tick age into the stale bit; exports metrics.
+//! - [`presence`]: with [`ListConfig::reporting_as`], reports who this instance is and
+//!   what it has applied, on core NATS (advisory: it changes no check).
 //! - [`observer`]: the hook a daemon keeps its listing index with.
 //! - [`metrics`]: metric names.
 //! - `jwt` (feature `jwt`): the validator and its key sources.
@@ -78,12 +80,13 @@ pub mod layer;
 pub mod list;
 pub mod metrics;
 pub mod observer;
+pub mod presence;
 pub mod replica;
 mod shared;
 pub mod verdict;
 mod watcher;
 
-pub use config::{EventTrust, ListConfig, StalePolicy};
+pub use config::{EventTrust, ListConfig, PresenceIdentity, StalePolicy};
 pub use error::ClientError;
 pub use list::RevocationList;
 pub use observer::{Change, Observer};
