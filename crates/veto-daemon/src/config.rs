@@ -52,6 +52,8 @@ pub struct Settings {
     pub ui: crate::ui::UiSettings,
     /// Identity providers that feed veto: OIDC back-channel logout, Shared Signals.
     pub idp: IdpSection,
+    /// The fleet of service instances that report presence, and receipts on writes.
+    pub fleet: crate::fleet::FleetSettings,
 }
 
 impl Default for Settings {
@@ -69,6 +71,7 @@ impl Default for Settings {
             signing: SigningSection::default(),
             ui: crate::ui::UiSettings::default(),
             idp: IdpSection::default(),
+            fleet: crate::fleet::FleetSettings::default(),
         }
     }
 }
@@ -367,6 +370,7 @@ impl Settings {
         );
         self.ui.validate()?;
         self.idp.validate()?;
+        self.fleet.validate()?;
         Ok(())
     }
 }

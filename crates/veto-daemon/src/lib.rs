@@ -24,6 +24,8 @@
 //!   one error type (codes from `veto-api`).
 //! - [`auth`]: API keys and admin JWTs; [`ratelimit`]: per-principal limits.
 //! - [`idp`]: identity providers feed veto (OIDC back-channel logout, Shared Signals).
+//! - [`fleet`]: the service instances that report presence (`GET /v1/fleet`), and
+//!   receipts: writes that wait until every live instance has applied them.
 //! - [`ticker`]: freshness ticks. [`metrics`]: Prometheus. [`state`]: shared state.
 //! - [`ui`]: the admin console under `/ui` (HTML, sessions, live events);
 //!   [`fanout`]: several observers of the replica as one.
@@ -54,6 +56,7 @@ pub mod auth;
 pub mod config;
 pub mod error;
 pub mod fanout;
+pub mod fleet;
 pub mod idp;
 pub mod index;
 pub mod metrics;
@@ -97,6 +100,8 @@ pub struct Application {
     state: Arc<AppState>,
     ticker: JoinHandle<()>,
     repairer: JoinHandle<()>,
+    /// The fleet's listener, stream follower and sweeper.
+    fleet_tasks: Vec<JoinHandle<()>>,
 }
 
 impl Application {
@@ -163,6 +168,13 @@ impl Application {
             signer,
         ));
 
+        let fleet = Arc::new(fleet::Fleet::new(settings.fleet.clone()));
+        let fleet_tasks = vec![
+            tokio::spawn(fleet::listen(client.clone(), Arc::clone(&fleet))),
+            tokio::spawn(fleet::follow_stream(list.applied_sequence(), Arc::clone(&fleet))),
+            tokio::spawn(fleet::sweep(Arc::clone(&fleet))),
+        ];
+
         let listener = TcpListener::bind(settings.listen)
             .await
             .with_context(|| format!("binding {}", settings.listen))?;
@@ -184,12 +196,14 @@ impl Application {
             oauth_validator,
             console,
             idp,
+            fleet,
         });
         Ok(Application {
             listener,
             state,
             ticker,
             repairer,
+            fleet_tasks,
         })
     }
 
@@ -214,6 +228,7 @@ impl Application {
             state,
             ticker,
             repairer,
+            fleet_tasks,
         } = self;
         let grace = state.settings.api.shutdown_grace;
         let client = state.client.clone();
@@ -240,6 +255,9 @@ impl Application {
         }
         ticker.abort();
         repairer.abort();
+        for task in fleet_tasks {
+            task.abort();
+        }
         if let Err(error) = client.flush().await {
             warn!(%error, "flushing the NATS connection");
         }

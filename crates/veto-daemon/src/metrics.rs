@@ -39,6 +39,20 @@ pub mod names {
     pub const IDP_REFUSED_TOTAL: &str = "veto_idp_refused_total";
     /// Counter: token ids dropped from a full replay cache before their expiry.
     pub const IDP_REPLAY_EVICTIONS_TOTAL: &str = "veto_idp_replay_evictions_total";
+    /// Gauge: live service instances (those reporting presence) by `state` (`fresh`,
+    /// `lagging`, `stale`, `not_ready`).
+    pub const FLEET_INSTANCES: &str = "veto_fleet_instances";
+    /// Gauge: the largest number of stream sequences any live instance is behind.
+    pub const FLEET_MAX_LAG_SEQUENCES: &str = "veto_fleet_max_lag_sequences";
+    /// Counter: presence reports taken.
+    pub const FLEET_REPORTS_TOTAL: &str = "veto_fleet_reports_total";
+    /// Counter: presence reports ignored, by `reason` (`malformed`, `unsupported_version`,
+    /// `subject_mismatch`, `invalid_name`, `too_large`, `not_presence_subject`).
+    pub const FLEET_REPORTS_REJECTED_TOTAL: &str = "veto_fleet_reports_rejected_total";
+    /// Counter: writes that waited for the fleet, by `outcome` (`complete`, `timed_out`).
+    pub const FLEET_RECEIPTS_TOTAL: &str = "veto_fleet_receipts_total";
+    /// Histogram: how long writes waited for the fleet.
+    pub const FLEET_RECEIPT_WAIT_SECONDS: &str = "veto_fleet_receipt_wait_seconds";
 }
 
 /// The process-wide Prometheus recorder (installed once; every daemon in the process,
