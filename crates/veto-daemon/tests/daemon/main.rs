@@ -5,6 +5,7 @@ mod auth;
 mod bad_input;
 mod browser;
 mod console;
+mod fleet;
 mod idp;
 mod oauth;
 mod openapi;

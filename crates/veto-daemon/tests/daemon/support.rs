@@ -3,6 +3,7 @@
 //! `api()` for the rest).
 
 use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use async_nats::jetstream::{self, Context};
@@ -182,4 +183,38 @@ impl TestApp {
 
 pub fn now() -> i64 {
     veto_proto::UnixSeconds::now().0
+}
+
+/// Lines the daemon logs during a test (at debug and above), to check what they hold.
+#[derive(Clone, Default)]
+pub struct CapturedLogs(Arc<Mutex<Vec<u8>>>);
+
+impl std::io::Write for CapturedLogs {
+    fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().expect("log buffer").extend_from_slice(bytes);
+        Ok(bytes.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+impl CapturedLogs {
+    /// Captures this process's log lines; `None` if a subscriber was already installed
+    /// (tests sharing a process under `cargo test`), when nothing can be checked.
+    pub fn install() -> Option<CapturedLogs> {
+        let logs = CapturedLogs::default();
+        let writer = logs.clone();
+        tracing_subscriber::fmt()
+            .with_max_level(tracing::Level::DEBUG)
+            .with_ansi(false)
+            .with_writer(move || writer.clone())
+            .try_init()
+            .ok()
+            .map(|()| logs)
+    }
+
+    pub fn text(&self) -> String {
+        String::from_utf8_lossy(&self.0.lock().expect("log buffer")).into_owned()
+    }
 }
