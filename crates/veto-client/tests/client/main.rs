@@ -7,5 +7,6 @@ mod layer;
 mod model;
 mod options;
 mod outages;
+mod presence;
 mod signing;
 mod support;
