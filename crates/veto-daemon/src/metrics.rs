@@ -47,7 +47,8 @@ pub mod names {
     /// Counter: presence reports taken.
     pub const FLEET_REPORTS_TOTAL: &str = "veto_fleet_reports_total";
     /// Counter: presence reports ignored, by `reason` (`malformed`, `unsupported_version`,
-    /// `subject_mismatch`, `invalid_name`, `too_large`, `not_presence_subject`).
+    /// `subject_mismatch`, `invalid_name`, `invalid_version`, `too_large`,
+    /// `not_presence_subject`).
     pub const FLEET_REPORTS_REJECTED_TOTAL: &str = "veto_fleet_reports_rejected_total";
     /// Counter: writes that waited for the fleet, by `outcome` (`complete`, `timed_out`).
     pub const FLEET_RECEIPTS_TOTAL: &str = "veto_fleet_receipts_total";

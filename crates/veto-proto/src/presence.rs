@@ -37,6 +37,9 @@ pub const PRESENCE_VERSION: u32 = 1;
 /// The longest service name or instance id, in bytes.
 pub const MAX_NAME_BYTES: usize = 64;
 
+/// The longest library version a report may carry, in bytes.
+pub const MAX_VERSION_BYTES: usize = 64;
+
 /// The largest report a reader accepts, in bytes (a real one is about 350).
 pub const MAX_REPORT_BYTES: usize = 4096;
 
@@ -69,6 +72,10 @@ pub enum PresenceError {
     /// A subject that is not `veto.presence.v1.<service>.<instance>`.
     #[error("{0:?} is not a presence subject")]
     NotPresenceSubject(String),
+    /// A version that is not short printable ASCII (it is shown in logs, tables and
+    /// the console).
+    #[error("the version is not 1 to {MAX_VERSION_BYTES} printable ASCII characters")]
+    InvalidVersion,
     /// A report about another instance than its subject names.
     #[error("a report about {reported} arrived on the subject of {subject}")]
     SubjectMismatch {
@@ -88,6 +95,7 @@ impl PresenceError {
             PresenceError::UnsupportedVersion { .. } => "unsupported_version",
             PresenceError::TooLarge(_) => "too_large",
             PresenceError::NotPresenceSubject(_) => "not_presence_subject",
+            PresenceError::InvalidVersion => "invalid_version",
             PresenceError::SubjectMismatch { .. } => "subject_mismatch",
         }
     }
@@ -265,6 +273,13 @@ impl PresenceReport {
                 ),
             });
         }
+        let printable = |byte: u8| byte.is_ascii_graphic() || byte == b' ';
+        if report.version.is_empty()
+            || report.version.len() > MAX_VERSION_BYTES
+            || !report.version.bytes().all(printable)
+        {
+            return Err(PresenceError::InvalidVersion);
+        }
         Ok(report)
     }
 
@@ -376,6 +391,14 @@ mod tests {
         );
         assert!(PresenceReport::decode_on(&subject, &[b' '; MAX_REPORT_BYTES + 1]).is_err());
         assert!(PresenceReport::decode_on(&subject, b"[1]").is_err());
+        let escape = PresenceReport {
+            version: "0.1\u{1b}[2J".into(),
+            ..report.clone()
+        };
+        assert!(matches!(
+            PresenceReport::decode_on(&subject, &escape.encode()),
+            Err(PresenceError::InvalidVersion)
+        ));
     }
 
     #[test]

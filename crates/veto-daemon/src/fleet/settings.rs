@@ -51,3 +51,47 @@ impl FleetSettings {
         Ok(())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::path::Path;
+
+    use super::*;
+    use crate::config::Settings;
+
+    /// The README's `[fleet]` example ("Did it reach everyone?") is the defaults.
+    #[test]
+    fn the_readme_example_is_the_defaults() {
+        let readme = std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("../../README.md"))
+            .expect("the README");
+        let section = readme
+            .split("\n## ")
+            .find(|section| section.starts_with("Did it reach everyone?"))
+            .expect("a \"Did it reach everyone?\" section");
+        let example = section
+            .split("```toml\n")
+            .nth(1)
+            .and_then(|block| block.split("```").next())
+            .expect("a TOML example");
+        let settings: Settings = toml::from_str(example).expect("the README's TOML parses");
+        settings.validate().expect("and is valid");
+        let defaults = FleetSettings::default();
+        assert_eq!(settings.fleet.missed_heartbeats, defaults.missed_heartbeats);
+        assert_eq!(settings.fleet.lagging_after, defaults.lagging_after);
+        assert_eq!(settings.fleet.max_wait, defaults.max_wait);
+    }
+
+    #[test]
+    fn out_of_range_settings_are_refused() {
+        for mistake in [
+            "missed_heartbeats = 0",
+            "lagging_after = \"10ms\"",
+            "max_wait = \"0s\"",
+            "max_wait = \"1h\"",
+        ] {
+            let settings: Settings = toml::from_str(&format!("[fleet]\n{mistake}\n")).expect("parses");
+            assert!(settings.validate().is_err(), "{mistake}");
+        }
+        assert!(toml::from_str::<Settings>("[fleet]\nmissed = 3\n").is_err());
+    }
+}
