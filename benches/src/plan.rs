@@ -23,6 +23,9 @@ pub struct Plan {
     pub propagation_clients: usize,
     /// Timed revocations in the propagation figure (each also times one raw publish).
     pub propagation_rounds: usize,
+    /// Timed rounds of the receipts figure (each one receipt and one propagation, to
+    /// [`Plan::propagation_clients`] reporting clients).
+    pub receipt_rounds: usize,
     /// Timed batches of [`INGEST_BATCH_ITEMS`] rules in the batch ingest figure.
     pub ingest_batches: usize,
     /// Timed single `POST /v1/revocations` in the single-request ingest figure.
@@ -50,6 +53,7 @@ impl Plan {
                 bootstrap_rounds: 2,
                 propagation_clients: 100,
                 propagation_rounds: 50,
+                receipt_rounds: 50,
                 ingest_batches: 12,
                 ingest_single_requests: 2_000,
             }
@@ -65,6 +69,7 @@ impl Plan {
                 bootstrap_rounds: 3,
                 propagation_clients: 100,
                 propagation_rounds: 200,
+                receipt_rounds: 200,
                 ingest_batches: 40,
                 ingest_single_requests: 10_000,
             }

@@ -154,7 +154,11 @@ async fn start_clients(url: &str, count: usize) -> anyhow::Result<Vec<Revocation
 /// The clients are polled on a blocking thread that sleeps [`POLL_PAUSE`] between
 /// sweeps: a tokio task spinning with `yield_now` would keep one of the two cores busy
 /// and slow the very delivery it waits for (by about a third at 100 clients).
-async fn propagate(daemon: &BenchDaemon, clients: &[RevocationList], jti: &str) -> anyhow::Result<Duration> {
+pub(crate) async fn propagate(
+    daemon: &BenchDaemon,
+    clients: &[RevocationList],
+    jti: &str,
+) -> anyhow::Result<Duration> {
     let token = TokenFacts {
         jti: Some(jti),
         ..TokenFacts::default()
