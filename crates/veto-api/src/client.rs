@@ -473,6 +473,38 @@ mod tests {
     }
 
     #[test]
+    fn a_waiting_client_asks_its_writes_to_wait_and_gives_them_the_time() {
+        let api = client("http://127.0.0.1:8080");
+        let plain = api
+            .write(Method::POST, api.endpoint(&["v1", "revocations"]).expect("url"))
+            .build()
+            .expect("a request");
+        assert_eq!(plain.url().query(), None);
+        assert_eq!(plain.timeout(), None, "the client's own bound");
+        let wait = Wait::new(
+            crate::fleet::WaitScope::Service("orders".into()),
+            Duration::from_millis(1500),
+        );
+        let waiting = api.waiting_for(wait);
+        let request = waiting
+            .write(
+                Method::DELETE,
+                waiting.endpoint(&["v1", "revocations", "jti", "t"]).expect("url"),
+            )
+            .query(&LiftQuery {
+                iss: Some("https://idp".into()),
+                ..LiftQuery::default()
+            })
+            .build()
+            .expect("a request");
+        assert_eq!(
+            request.url().query(),
+            Some("wait=service%3Aorders&timeout=1500ms&iss=https%3A%2F%2Fidp")
+        );
+        assert_eq!(request.timeout(), Some(&Duration::from_millis(31_500)));
+    }
+
+    #[test]
     fn error_bodies_become_code_and_message() {
         let error = api_error(
             StatusCode::UNPROCESSABLE_ENTITY,

@@ -12,7 +12,9 @@
 //! - right after the serving replica applies a new stream sequence. A change after a
 //!   quiet spell is reported at once (a receipt waits on it); changes within
 //!   [`REPORT_GAP`] of the last report are coalesced into one report at the end of the
-//!   gap, so a burst of events costs one or two reports, not one per event.
+//!   gap, so a burst of events costs one or two reports, not one per event. While the
+//!   list is still loading, changes are reported at most every [`LOADING_REPORT_GAP`]:
+//!   a fleet restarting at once must not flood the daemons with loading progress.
 //!
 //! While the NATS connection is down nothing is sent (rather than queued to arrive late
 //! and out of date); the next change or heartbeat after reconnecting reports.
@@ -20,7 +22,6 @@
 //! [`veto_proto::presence`]): nothing reported is ever stored.
 
 use std::sync::Arc;
-use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use tokio::time::{Instant, MissedTickBehavior};
@@ -28,11 +29,14 @@ use tracing::debug;
 use veto_proto::{BloomReport, Freshness, PresenceReport};
 
 use crate::config::PresenceIdentity;
-use crate::shared::{ListState, READY, now_unix_ms};
+use crate::shared::{ListState, now_unix_ms};
 
 /// The least time between two reports of changes: a burst of changes within it is one
 /// report. Short enough that a receipt waits little longer than propagation itself.
 pub const REPORT_GAP: Duration = Duration::from_millis(5);
+
+/// The least time between two reports of changes while the list is still loading.
+pub const LOADING_REPORT_GAP: Duration = Duration::from_millis(250);
 
 /// The shortest and longest heartbeat a list accepts.
 pub const HEARTBEAT_RANGE: (Duration, Duration) = (Duration::from_millis(100), Duration::from_secs(3600));
@@ -61,7 +65,8 @@ pub(crate) async fn run(state: Arc<ListState>, client: async_nats::Client, repor
                     return; // the list's state is gone
                 }
                 if let Some(last) = last_report {
-                    tokio::time::sleep_until(last + REPORT_GAP).await;
+                    let gap = if state.is_ready() { REPORT_GAP } else { LOADING_REPORT_GAP };
+                    tokio::time::sleep_until(last + gap).await;
                 }
                 // Everything applied until now goes into this report.
                 applied.borrow_and_update();
@@ -87,7 +92,7 @@ pub(crate) async fn run(state: Arc<ListState>, client: async_nats::Client, repor
 /// The list's state as a report.
 fn snapshot(state: &ListState, reporter: &Reporter, started_unix_ms: u64, sent: u64) -> PresenceReport {
     let (stale, tick_age) = state.refresh_stale();
-    let ready = state.status.load(Ordering::Acquire) & READY != 0;
+    let ready = state.is_ready();
     let freshness = match (ready, stale) {
         (false, _) => Freshness::NotReady,
         (true, true) => Freshness::Stale,
