@@ -209,6 +209,9 @@ impl FromStr for WaitScope {
 }
 
 /// The query of the writes that can wait: `?wait=fleet&timeout=2s`.
+///
+/// Unlike the other queries it takes unknown parameters silently: `POST`s took any
+/// query before `wait` existed, and a write must not start failing for that.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::IntoParams))]
 pub struct WaitQuery {
