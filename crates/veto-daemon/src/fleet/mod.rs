@@ -41,7 +41,7 @@ use veto_proto::{PRESENCE_SUBJECTS, PresenceReport};
 
 use crate::metrics::names;
 
-pub use self::registry::{Accepted, InstanceKey, Registry, Transition};
+pub use self::registry::{Accepted, InstanceKey, Registry, Transition, WaitId, WaitOutcome};
 pub use self::settings::FleetSettings;
 
 /// How often [`sweep`] drops the gone, classifies, logs changes and sets the gauges.
@@ -51,8 +51,6 @@ pub const SWEEP_INTERVAL: Duration = Duration::from_millis(250);
 #[derive(Debug)]
 pub struct Fleet {
     registry: Mutex<Registry>,
-    /// Bumped whenever an instance reports or is dropped: waiting writes look again.
-    changed: watch::Sender<u64>,
 }
 
 impl Fleet {
@@ -60,7 +58,6 @@ impl Fleet {
     pub fn new(settings: FleetSettings) -> Fleet {
         Fleet {
             registry: Mutex::new(Registry::new(settings)),
-            changed: watch::Sender::new(0),
         }
     }
 
@@ -71,11 +68,6 @@ impl Fleet {
         self.registry
             .lock()
             .unwrap_or_else(|poisoned| poisoned.into_inner())
-    }
-
-    fn bump(&self) {
-        self.changed
-            .send_modify(|generation| *generation = generation.wrapping_add(1));
     }
 
     /// Takes one presence message (subject and payload as they arrived).
@@ -106,10 +98,8 @@ impl Fleet {
                 service = %key.service, instance = %key.instance, %version, applied_sequence, %freshness,
                 "fleet: instance restarted"
             ),
-            Accepted::Updated => {}
-            Accepted::OutOfOrder => return,
+            Accepted::Updated | Accepted::OutOfOrder => {}
         }
-        self.bump();
     }
 
     /// Notes that the stream holds `sequence` (this daemon's replica applied it, a
@@ -125,14 +115,8 @@ impl Fleet {
             let transitions = registry.sweep(Instant::now());
             (transitions, registry.counts())
         };
-        let dropped = transitions
-            .iter()
-            .any(|transition| matches!(transition, Transition::Gone { .. }));
         for transition in transitions {
             log(&transition);
-        }
-        if dropped {
-            self.bump();
         }
         for state in InstanceState::EVERY {
             metrics::gauge!(names::FLEET_INSTANCES, "state" => state.as_str()).set(counts.get(state) as f64);
@@ -154,68 +138,77 @@ impl Fleet {
     /// `sequence` (or has gone), or `wait.timeout` passed; the receipt says which.
     pub async fn wait_for(&self, sequence: u64, wait: &Wait) -> AppliedBy {
         let started = Instant::now();
-        let deadline = tokio::time::Instant::now() + wait.timeout;
-        // Subscribed before the first look, so that no report between the look and
-        // the wait is missed.
-        let mut changed = self.changed.subscribe();
-        let (mut pending, mut of) = {
+        let (id, done) = {
             let mut registry = self.registry();
             registry.note_sequence(sequence, started);
-            registry.pending(&wait.scope, sequence)
+            registry.start_wait(&wait.scope, sequence)
         };
-        let complete = loop {
-            {
-                let registry = self.registry();
-                pending.retain(|key| match registry.applied(key, sequence) {
-                    Some(applied) => !applied,
-                    None => {
-                        // Gone meanwhile: no longer part of the fleet to wait for.
-                        of -= 1;
-                        false
-                    }
-                });
-            }
-            if pending.is_empty() {
-                break true;
-            }
-            tokio::select! {
-                changed = changed.changed() => if changed.is_err() { break false },
-                () = tokio::time::sleep_until(deadline) => break false,
-            }
+        // Ends the wait in the registry however this future ends (a dropped request too).
+        let open = OpenWait {
+            fleet: self,
+            id: Some(id),
         };
+        let complete = matches!(tokio::time::timeout(wait.timeout, done).await, Ok(Ok(())));
         let now = Instant::now();
-        let mut laggards = Vec::with_capacity(pending.len());
-        {
-            let registry = self.registry();
-            for key in &pending {
-                match registry.laggard(key, now) {
-                    Some(laggard) => laggards.push(laggard),
-                    None => of -= 1, // gone since the last look
-                }
-            }
-        }
+        let WaitOutcome { of, laggards } = open.end(now);
         let waited = now.duration_since(started);
         let outcome = if complete { "complete" } else { "timed_out" };
         metrics::counter!(names::FLEET_RECEIPTS_TOTAL, "outcome" => outcome).increment(1);
         metrics::histogram!(names::FLEET_RECEIPT_WAIT_SECONDS).record(waited.as_secs_f64());
-        if !complete {
+        let applied = of.saturating_sub(laggards.len() as u64);
+        if !laggards.is_empty() {
             let named: Vec<String> = laggards
                 .iter()
                 .map(|laggard| format!("{}/{}", laggard.service, laggard.instance))
                 .collect();
             info!(
-                sequence, scope = %wait.scope, applied = of - laggards.len() as u64, of,
+                sequence, scope = %wait.scope, applied, of,
                 laggards = %named.join(","), "fleet: a write's wait timed out"
             );
         }
         AppliedBy {
             scope: wait.scope.to_string(),
             sequence,
-            instances: of - laggards.len() as u64,
+            instances: applied,
             of,
-            complete,
+            complete: laggards.is_empty(),
             waited_ms: u64::try_from(waited.as_millis()).unwrap_or(u64::MAX),
             laggards,
+        }
+    }
+
+    /// Waits open in the registry (for tests).
+    pub fn open_waits(&self) -> usize {
+        self.registry().open_waits()
+    }
+}
+
+/// A wait begun in the registry, ended exactly once: by [`OpenWait::end`], or when
+/// dropped (the request was abandoned mid-wait).
+struct OpenWait<'a> {
+    fleet: &'a Fleet,
+    /// `None` once ended.
+    id: Option<WaitId>,
+}
+
+impl OpenWait<'_> {
+    fn end(mut self, now: Instant) -> WaitOutcome {
+        let outcome = self
+            .id
+            .take()
+            .and_then(|id| self.fleet.registry().end_wait(id, now));
+        // Only this guard ends its wait, once: the wait is there.
+        outcome.unwrap_or(WaitOutcome {
+            of: 0,
+            laggards: Vec::new(),
+        })
+    }
+}
+
+impl Drop for OpenWait<'_> {
+    fn drop(&mut self) {
+        if let Some(id) = self.id.take() {
+            let _ = self.fleet.registry().end_wait(id, Instant::now());
         }
     }
 }

@@ -1,9 +1,16 @@
-//! The live set of instances and the stream's recent history: plain data, with the time
-//! passed in, so that every rule here (who is gone, who lags) is tested without
-//! waiting. [`super::Fleet`] puts it behind a lock.
+//! The live set of instances, the stream's recent history, and the writes waiting for
+//! instances to apply them: data with the time passed in, so that every rule here (who
+//! is gone, who lags, when a wait is over) is tested without waiting. [`super::Fleet`]
+//! puts it behind a lock.
+//!
+//! A waiting write is settled here, by the report that completes it (or the sweep that
+//! drops its last pending instance), so a receipt wakes its request once, not once per
+//! report of every instance.
 
-use std::collections::{BTreeMap, VecDeque};
+use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
 use std::time::{Duration, Instant};
+
+use tokio::sync::oneshot;
 
 use veto_api::{FleetResponse, InstanceState, InstanceView, Laggard, ServiceFleet, StateCounts, WaitScope};
 use veto_proto::{Freshness, PresenceReport};
@@ -121,12 +128,50 @@ impl StreamHistory {
     }
 }
 
-/// The live instances, by service then id, and the stream's recent history.
-#[derive(Clone, Debug)]
+/// A write waiting until the live instances in its scope have applied its sequence.
+#[derive(Debug)]
+struct Waiter {
+    sequence: u64,
+    /// In scope, live, and not yet known to have applied `sequence`.
+    pending: HashSet<InstanceKey>,
+    /// In scope and live when the wait began, and still live.
+    of: u64,
+    /// Told once nothing is pending.
+    done: Option<oneshot::Sender<()>>,
+}
+
+impl Waiter {
+    /// Tells the waiting request, once nothing is pending.
+    fn settle(&mut self) {
+        if self.pending.is_empty()
+            && let Some(done) = self.done.take()
+        {
+            let _ = done.send(());
+        }
+    }
+}
+
+/// A wait begun with [`Registry::start_wait`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct WaitId(u64);
+
+/// How a wait ended: who was in scope, and who had not applied the sequence.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct WaitOutcome {
+    /// In scope and live when the wait began, and still live.
+    pub of: u64,
+    /// Those that had not applied it.
+    pub laggards: Vec<Laggard>,
+}
+
+/// The live instances, by service then id, the stream's recent history, and the waits.
+#[derive(Debug)]
 pub struct Registry {
     settings: FleetSettings,
     instances: BTreeMap<InstanceKey, Instance>,
     history: StreamHistory,
+    waiters: HashMap<WaitId, Waiter>,
+    next_wait: u64,
 }
 
 impl Registry {
@@ -136,7 +181,47 @@ impl Registry {
             settings,
             instances: BTreeMap::new(),
             history: StreamHistory::default(),
+            waiters: HashMap::new(),
+            next_wait: 0,
         }
+    }
+
+    /// Begins a wait for the instances in `scope` live now to apply `sequence`; the
+    /// receiver is told once none is pending (at once if none is).
+    pub fn start_wait(&mut self, scope: &WaitScope, sequence: u64) -> (WaitId, oneshot::Receiver<()>) {
+        let (pending, of) = self.pending(scope, sequence);
+        let (done, told) = oneshot::channel();
+        let id = WaitId(self.next_wait);
+        self.next_wait = self.next_wait.wrapping_add(1);
+        let mut waiter = Waiter {
+            sequence,
+            pending: pending.into_iter().collect(),
+            of,
+            done: Some(done),
+        };
+        waiter.settle();
+        self.waiters.insert(id, waiter);
+        (id, told)
+    }
+
+    /// Ends a wait (complete, timed out, or abandoned); its outcome at `now`.
+    pub fn end_wait(&mut self, id: WaitId, now: Instant) -> Option<WaitOutcome> {
+        let waiter = self.waiters.remove(&id)?;
+        let mut laggards: Vec<Laggard> = waiter
+            .pending
+            .iter()
+            .filter_map(|key| self.laggard(key, now))
+            .collect();
+        laggards.sort_by(|a, b| (&a.service, &a.instance).cmp(&(&b.service, &b.instance)));
+        Some(WaitOutcome {
+            of: waiter.of,
+            laggards,
+        })
+    }
+
+    /// Waits still open.
+    pub fn open_waits(&self) -> usize {
+        self.waiters.len()
     }
 
     /// Takes a report received at `now`.
@@ -160,7 +245,13 @@ impl Registry {
         // A new instance starts in the state it is in; a known one keeps its last state
         // until [`Registry::reclassify`] notices the change (and it is logged).
         instance.state = state.unwrap_or_else(|| self.classify(&instance, now));
+        let applied_sequence = instance.report.applied_sequence;
         self.instances.insert(key.clone(), instance);
+        for waiter in self.waiters.values_mut() {
+            if applied_sequence >= waiter.sequence && waiter.pending.remove(&key) {
+                waiter.settle();
+            }
+        }
         (key, accepted)
     }
 
@@ -213,6 +304,13 @@ impl Registry {
             .collect();
         for (key, silent_for) in gone {
             self.instances.remove(&key);
+            // No longer part of the fleet a write waits for.
+            for waiter in self.waiters.values_mut() {
+                if waiter.pending.remove(&key) {
+                    waiter.of -= 1;
+                    waiter.settle();
+                }
+            }
             transitions.push(Transition::Gone { key, silent_for });
         }
         let newest = self.newest_sequence();
@@ -268,13 +366,6 @@ impl Registry {
             }
         }
         (pending, in_scope)
-    }
-
-    /// Whether `key` is live, and whether it has applied `sequence`.
-    pub fn applied(&self, key: &InstanceKey, sequence: u64) -> Option<bool> {
-        self.instances
-            .get(key)
-            .map(|instance| instance.report.applied_sequence >= sequence)
     }
 
     /// `key` as a laggard at `now`.
@@ -486,9 +577,47 @@ mod tests {
         assert_eq!((pending.len(), of), (2, 3));
         let (pending, of) = registry.pending(&WaitScope::Service("orders".into()), 20);
         assert_eq!((pending.len(), of), (1, 2));
-        assert_eq!(registry.applied(&pending[0], 20), Some(false));
         let laggard = registry.laggard(&pending[0], now).expect("live");
         assert_eq!((laggard.instance.as_str(), laggard.applied_sequence), ("o-1", 19));
+    }
+
+    #[test]
+    fn a_wait_is_told_once_by_the_report_that_completes_it_or_the_sweep_that_drops_the_last() {
+        let now = Instant::now();
+        let mut registry = Registry::new(settings());
+        registry.accept(report("orders", "o-1", 5, 1), now);
+        registry.accept(report("orders", "o-2", 5, 1), now);
+        registry.accept(report("billing", "b-1", 5, 1), now);
+        let (orders, mut orders_done) = registry.start_wait(&WaitScope::Service("orders".into()), 6);
+        let (fleet, mut fleet_done) = registry.start_wait(&WaitScope::Fleet, 6);
+        let (nobody, mut nobody_done) = registry.start_wait(&WaitScope::Service("search".into()), 6);
+        assert!(
+            nobody_done.try_recv().is_ok(),
+            "nothing to wait for: told at once"
+        );
+        assert_eq!(registry.end_wait(nobody, now).map(|outcome| outcome.of), Some(0));
+
+        registry.accept(report("orders", "o-1", 6, 2), now);
+        assert!(orders_done.try_recv().is_err(), "o-2 pending");
+        registry.accept(report("orders", "o-2", 7, 2), now);
+        assert!(orders_done.try_recv().is_ok());
+        let outcome = registry.end_wait(orders, now).expect("open");
+        assert_eq!((outcome.of, outcome.laggards.len()), (2, 0));
+
+        // b-1 stays behind: named at the end; then dropped when gone.
+        let outcome = registry.end_wait(fleet, now).expect("open");
+        assert_eq!(outcome.of, 3);
+        assert_eq!(outcome.laggards.len(), 1);
+        assert_eq!(outcome.laggards[0].instance, "b-1");
+        assert!(fleet_done.try_recv().is_err());
+        let (again, mut again_done) = registry.start_wait(&WaitScope::Fleet, 6);
+        registry.accept(report("orders", "o-1", 6, 3), now + Duration::from_secs(2));
+        registry.accept(report("orders", "o-2", 7, 3), now + Duration::from_secs(2));
+        registry.sweep(now + Duration::from_millis(3500));
+        assert!(again_done.try_recv().is_ok(), "the last pending one went away");
+        let outcome = registry.end_wait(again, now).expect("open");
+        assert_eq!((outcome.of, outcome.laggards.len()), (2, 0));
+        assert_eq!(registry.open_waits(), 0);
     }
 
     #[test]

@@ -221,6 +221,7 @@ async fn the_fleet_lists_each_instance_with_what_it_applied_and_writes_wait_for_
     // The fleet is for readers, not for anyone.
     let anonymous = app.get("/v1/fleet", None).await;
     assert_eq!(anonymous.status(), StatusCode::UNAUTHORIZED);
+    assert_eq!(app.daemon.state().fleet.open_waits(), 0, "every wait ended");
     drop(quiet);
 }
 
@@ -310,6 +311,7 @@ async fn a_cut_off_instance_lags_is_named_by_a_receipt_that_times_out_and_catche
     .expect("stored");
     let applied_by = again.reply.body.applied_by.expect("a receipt");
     assert!(applied_by.complete && applied_by.instances == 2, "{applied_by:?}");
+    assert_eq!(app.daemon.state().fleet.open_waits(), 0, "the timed-out wait ended too");
 
     if let Some(logs) = logs {
         let text = logs.text();
