@@ -311,7 +311,11 @@ async fn a_cut_off_instance_lags_is_named_by_a_receipt_that_times_out_and_catche
     .expect("stored");
     let applied_by = again.reply.body.applied_by.expect("a receipt");
     assert!(applied_by.complete && applied_by.instances == 2, "{applied_by:?}");
-    assert_eq!(app.daemon.state().fleet.open_waits(), 0, "the timed-out wait ended too");
+    assert_eq!(
+        app.daemon.state().fleet.open_waits(),
+        0,
+        "the timed-out wait ended too"
+    );
 
     if let Some(logs) = logs {
         let text = logs.text();
