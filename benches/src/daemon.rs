@@ -1,5 +1,5 @@
 //! `vetod` in-process for the daemon figures (the test kit's [`TestDaemon`]), and the
-//! two API calls they make through veto-api's [`AdminClient`].
+//! API calls they make through veto-api's [`AdminClient`].
 //!
 //! The daemon is built as the tests build it (`Application::build` on `127.0.0.1:0`,
 //! served by a spawned `run_until`), with the admin key and no rate limit, so the
@@ -9,7 +9,7 @@
 use std::time::Duration;
 
 use anyhow::{Context, ensure};
-use veto_api::{AdminClient, BatchRequest, RevokeRequest};
+use veto_api::{AdminClient, AppliedBy, BatchRequest, RevokeRequest, Wait};
 use veto_client::VerificationKeys;
 use veto_daemon::config::Settings;
 use veto_proto::RuleKind;
@@ -58,6 +58,25 @@ impl BenchDaemon {
             .await
             .map(|_| ())
             .context("POST /v1/revocations")
+    }
+
+    /// `POST /v1/revocations?wait=…` for a `jti`: its receipt, on 201.
+    pub async fn revoke_jti_waiting(&self, jti: &str, wait: &Wait) -> anyhow::Result<AppliedBy> {
+        self.api
+            .waiting_for(wait.clone())
+            .revoke(&RevokeRequest::new(RuleKind::Jti, Some(jti)))
+            .await
+            .context("POST /v1/revocations?wait=")?
+            .reply
+            .body
+            .applied_by
+            .context("no applied_by in the answer of a write that waited")
+    }
+
+    /// How many instances `GET /v1/fleet` lists as fresh.
+    pub async fn fresh_instances(&self) -> anyhow::Result<u64> {
+        let fleet = self.api.fleet().await.context("GET /v1/fleet")?;
+        Ok(fleet.body.by_state.fresh)
     }
 
     /// `POST /v1/revocations/batch` with one `jti` rule per value; how many items were

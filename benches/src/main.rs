@@ -4,6 +4,7 @@
 //! ```sh
 //! benches/run            # installs redis-server and nats-server if needed; full run (~4 min)
 //! benches/run --quick    # smaller sizes, under 2 minutes once built
+//! benches/run --quick --only fleet      # one figure (bootstrap, ingest, receipts, fleet), printed only (results.json untouched)
 //! ```
 //!
 //! Ratios measured in the same run are what the targets compare (this is a shared
@@ -29,6 +30,8 @@
 //!     revoke it, next to a bare JetStream publish-to-delivery.
 //!   - figure 7, [`ingest`]: rules per second one daemon stores, through the batch
 //!     API and through single requests.
+//!   - figure 8, [`receipts`]: a write that waits until 100 reporting clients have
+//!     applied it (`?wait=fleet`), next to the same clients' propagation.
 //!   - figure 9, [`fleet`]: 100 and 1,000 lists on one server next to core
 //!     subscribers (propagation, server CPU per event per client, idle CPU, memory),
 //!     and a cold start of 1,000 lists next to the replay design.
@@ -43,6 +46,7 @@ mod measure;
 mod memory;
 mod plan;
 mod propagation;
+mod receipts;
 mod redis_baseline;
 mod report;
 mod signature;
@@ -59,10 +63,14 @@ use crate::plan::Plan;
 use crate::report::Report;
 
 fn main() -> anyhow::Result<()> {
-    let plan = Plan::new(parse_quick_flag()?);
+    let arguments = parse_arguments()?;
+    let plan = Plan::new(arguments.quick);
     let started = Instant::now();
     eprintln!("veto-bench: {} run", if plan.quick { "quick" } else { "full" });
     let mut report = Report::default();
+    if let Some(figure) = arguments.only {
+        return run_one(figure, &plan, &mut report);
+    }
 
     // CPU figures first, before any runtime or server exists: nothing else runs.
     eprintln!("1. check latency");
@@ -109,25 +117,71 @@ async fn run_async_figures(plan: &Plan, checks: CheckSummary, report: &mut Repor
     propagation::run(plan, report).await?;
     eprintln!("7. ingest");
     ingest::run(plan, report).await?;
+    eprintln!("8. receipts");
+    receipts::run(plan, report).await?;
     eprintln!("9. fleet");
     fleet::run(plan, report).await?;
     Ok(())
 }
 
-/// `--quick` or nothing; anything else is an error with the usage.
-fn parse_quick_flag() -> anyhow::Result<bool> {
-    let mut quick = false;
-    for argument in std::env::args().skip(1) {
+/// The figures `--only` can run alone.
+#[derive(Clone, Copy, Debug)]
+enum OnlyFigure {
+    Receipts,
+    Bootstrap,
+    Fleet,
+    Ingest,
+}
+
+/// Runs one figure and prints its table; `results.json` (the full run's) is untouched.
+fn run_one(figure: OnlyFigure, plan: &Plan, report: &mut Report) -> anyhow::Result<()> {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("building the tokio runtime")?;
+    match figure {
+        OnlyFigure::Receipts => runtime.block_on(receipts::run(plan, report))?,
+        OnlyFigure::Bootstrap => runtime.block_on(bootstrap::run(plan, report)).map(|_| ())?,
+        OnlyFigure::Fleet => runtime.block_on(fleet::run(plan, report))?,
+        OnlyFigure::Ingest => runtime.block_on(ingest::run(plan, report))?,
+    }
+    println!("{}", report.table());
+    Ok(())
+}
+
+/// The command line.
+struct Arguments {
+    quick: bool,
+    only: Option<OnlyFigure>,
+}
+
+const USAGE: &str = "usage: veto-bench [--quick] [--only bootstrap|ingest|receipts|fleet]";
+
+/// `--quick`, `--only <figure>`; anything else is an error with the usage.
+fn parse_arguments() -> anyhow::Result<Arguments> {
+    let mut arguments = Arguments {
+        quick: false,
+        only: None,
+    };
+    let mut given = std::env::args().skip(1);
+    while let Some(argument) = given.next() {
         match argument.as_str() {
-            "--quick" => quick = true,
+            "--quick" => arguments.quick = true,
+            "--only" => match given.next().as_deref() {
+                Some("receipts") => arguments.only = Some(OnlyFigure::Receipts),
+                Some("bootstrap") => arguments.only = Some(OnlyFigure::Bootstrap),
+                Some("fleet") => arguments.only = Some(OnlyFigure::Fleet),
+                Some("ingest") => arguments.only = Some(OnlyFigure::Ingest),
+                other => bail!("--only takes bootstrap, ingest, receipts or fleet, not {other:?}; {USAGE}"),
+            },
             "-h" | "--help" => {
-                println!("usage: veto-bench [--quick]");
+                println!("{USAGE}");
                 std::process::exit(0);
             }
-            other => bail!("unknown argument {other:?}; usage: veto-bench [--quick]"),
+            other => bail!("unknown argument {other:?}; {USAGE}"),
         }
     }
-    Ok(quick)
+    Ok(arguments)
 }
 
 /// `target/veto-bench/results.json` in the workspace's target directory.

@@ -33,6 +33,9 @@ pub struct Plan {
     pub cold_start_clients: usize,
     /// Consumers of the replay design measured next to it (bytes are per client).
     pub replay_design_clients: usize,
+    /// Timed rounds of the receipts figure (each one receipt and one propagation, to
+    /// [`Plan::propagation_clients`] reporting clients).
+    pub receipt_rounds: usize,
     /// Timed batches of [`INGEST_BATCH_ITEMS`] rules in the batch ingest figure.
     pub ingest_batches: usize,
     /// Timed single `POST /v1/revocations` in the single-request ingest figure.
@@ -65,6 +68,7 @@ impl Plan {
                 fleet_idle_seconds: 3,
                 cold_start_clients: 100,
                 replay_design_clients: 100,
+                receipt_rounds: 50,
                 ingest_batches: 12,
                 ingest_single_requests: 2_000,
             }
@@ -85,6 +89,7 @@ impl Plan {
                 fleet_idle_seconds: 10,
                 cold_start_clients: 1_000,
                 replay_design_clients: 200,
+                receipt_rounds: 200,
                 ingest_batches: 40,
                 ingest_single_requests: 10_000,
             }

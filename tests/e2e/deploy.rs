@@ -1,7 +1,9 @@
 //! The production NATS config from `deploy/nats/cluster.conf`, started as a 3-node
 //! cluster: the daemon (user `vetod`) signs and publishes, a service (user `service`)
 //! follows the stream and verifies signatures, and NATS refuses the service's own
-//! publishes on `veto.v1.>`.
+//! publishes on `veto.v1.>`. A reporting service (user `orders`) reports its presence,
+//! which the daemon reads (its fleet and a receipt name it); NATS refuses its publishes
+//! of another service's presence and of any rule, and the reading-only user's presence.
 
 use std::time::Duration;
 
@@ -13,6 +15,7 @@ use veto_testkit::NatsCluster;
 
 const VETOD_PASSWORD: &str = "vetod-test-password";
 const SERVICE_PASSWORD: &str = "service-test-password";
+const ORDERS_PASSWORD: &str = "orders-test-password";
 
 fn as_user(user: &str, password: &str) -> ConnectOptions {
     ConnectOptions::new().user_and_password(user.to_owned(), password.to_owned())
@@ -28,6 +31,7 @@ async fn the_deployed_permissions_let_only_the_daemon_publish() {
             node.config_file(config)
                 .env("VETOD_NATS_PASSWORD", VETOD_PASSWORD)
                 .env("SERVICE_NATS_PASSWORD", SERVICE_PASSWORD)
+                .env("ORDERS_NATS_PASSWORD", ORDERS_PASSWORD)
         }),
     )
     .await
@@ -64,23 +68,7 @@ async fn the_deployed_permissions_let_only_the_daemon_publish() {
     )
     .await
     .expect("the service user may connect");
-    let (errors_tx, mut errors) = tokio::sync::mpsc::unbounded_channel();
-    let probe = within(
-        10,
-        "probe connects",
-        as_user("service", SERVICE_PASSWORD)
-            .event_callback(move |event| {
-                let errors_tx = errors_tx.clone();
-                async move {
-                    if let async_nats::Event::ServerError(error) = event {
-                        let _ = errors_tx.send(error.to_string());
-                    }
-                }
-            })
-            .connect(cluster.server_addrs()),
-    )
-    .await
-    .expect("probe connects");
+    let (probe, mut errors) = connect_probe("service", SERVICE_PASSWORD, &cluster).await;
     let list =
         RevocationList::start(service_client, ListConfig::default().signed_by(keys.clone())).expect("list");
     within(30, "the service's list is ready", list.ready()).await;
@@ -115,7 +103,7 @@ async fn the_deployed_permissions_let_only_the_daemon_publish() {
         )
         .await
         .expect("connects"),
-        ListConfig::default().signed_by(keys),
+        ListConfig::default().signed_by(keys.clone()),
     )
     .expect("list");
     within(30, "the restarted service is ready", restarted.ready()).await;
@@ -153,6 +141,122 @@ async fn the_deployed_permissions_let_only_the_daemon_publish() {
         "the refused publish never reached the stream"
     );
 
+    // A service that reports presence, as its own user: the daemon (user vetod) reads
+    // it, so the fleet lists it and a receipt counts it.
+    let orders_client = within(
+        10,
+        "orders connects",
+        as_user("orders", ORDERS_PASSWORD).connect(cluster.server_addrs()),
+    )
+    .await
+    .expect("the orders user may connect");
+    let orders = RevocationList::start(
+        orders_client,
+        ListConfig::default()
+            .signed_by(keys)
+            .reporting_as("orders", "orders-1")
+            .presence_heartbeat(Duration::from_millis(500)),
+    )
+    .expect("a reporting list");
+    within(30, "the orders list is ready", orders.ready()).await;
+    let admin = daemon.admin();
+    let fleet_lists = |service: &'static str| {
+        let admin = admin.clone();
+        async move {
+            admin
+                .fleet()
+                .await
+                .is_ok_and(|fleet| fleet.body.services.iter().any(|s| s.service == service))
+        }
+    };
+    veto_testkit::until(20, "the daemon sees orders-1", || fleet_lists("orders")).await;
+    let wait = veto_api::Wait::new(
+        veto_api::WaitScope::Service("orders".into()),
+        Duration::from_secs(5),
+    );
+    let receipt = within(
+        20,
+        "a revocation waiting for orders",
+        admin.waiting_for(wait).revoke(&veto_api::RevokeRequest::new(
+            veto_proto::RuleKind::Jti,
+            Some("deployed-2"),
+        )),
+    )
+    .await
+    .expect("stored");
+    let applied_by = receipt.reply.body.applied_by.expect("a receipt");
+    assert!(
+        applied_by.complete && applied_by.instances == 1 && applied_by.of == 1,
+        "{applied_by:?}"
+    );
+
+    // As orders: another service's presence and a rule are refused.
+    let (orders_probe, mut orders_errors) = connect_probe("orders", ORDERS_PASSWORD, &cluster).await;
+    let impostor = veto_proto::PresenceReport {
+        service: "billing".into(),
+        instance: "billing-1".into(),
+        version: "0.1.0".into(),
+        applied_sequence: u64::MAX,
+        freshness: veto_proto::Freshness::Fresh,
+        tick_age_ms: Some(1),
+        rules: 0,
+        bloom: veto_proto::BloomReport::default(),
+        heartbeat_ms: 60_000,
+        started_unix_ms: 1,
+        report: 1,
+    };
+    let as_orders_2 = veto_proto::PresenceReport {
+        service: "orders".into(),
+        instance: "orders-2".into(),
+        ..impostor.clone()
+    };
+    for (what, subject, payload) in [
+        (
+            "another service's presence",
+            impostor.subject().expect("subject"),
+            impostor.encode(),
+        ),
+        ("a rule", forged.subject(), forged.encode()),
+    ] {
+        orders_probe.publish(subject, payload.into()).await.expect("sent");
+        orders_probe.flush().await.expect("flushed");
+        let refusal = within(10, what, orders_errors.recv())
+            .await
+            .expect("an error event");
+        assert!(refusal.to_lowercase().contains("permission"), "{what}: {refusal}");
+    }
+    // The reading-only user may not report at all.
+    probe
+        .publish(
+            as_orders_2.subject().expect("subject"),
+            as_orders_2.encode().into(),
+        )
+        .await
+        .expect("sent");
+    probe.flush().await.expect("flushed");
+    let refusal = within(10, "presence as the service user", errors.recv())
+        .await
+        .expect("an error event");
+    assert!(refusal.to_lowercase().contains("permission"), "{refusal}");
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let fleet = within(10, "fleet", admin.fleet()).await.expect("fleet").body;
+    let names: Vec<(&str, Vec<&str>)> = fleet
+        .services
+        .iter()
+        .map(|service| {
+            (
+                service.service.as_str(),
+                service.instances.iter().map(|i| i.instance.as_str()).collect(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        names,
+        vec![("orders", vec!["orders-1"])],
+        "no refused report got through"
+    );
+    assert_eq!(orders.check(&jti_token("forged-by-service")), Verdict::Allowed);
+
     Report {
         scenario: "8 deployed permissions",
         acknowledged: 1,
@@ -160,6 +264,32 @@ async fn the_deployed_permissions_let_only_the_daemon_publish() {
         worst_convergence: took,
     }
     .print_and_check();
+}
+
+/// A connection as `user` whose refused publishes arrive on the receiver.
+async fn connect_probe(
+    user: &str,
+    password: &str,
+    cluster: &NatsCluster,
+) -> (async_nats::Client, tokio::sync::mpsc::UnboundedReceiver<String>) {
+    let (errors_tx, errors) = tokio::sync::mpsc::unbounded_channel();
+    let client = within(
+        10,
+        "probe connects",
+        as_user(user, password)
+            .event_callback(move |event| {
+                let errors_tx = errors_tx.clone();
+                async move {
+                    if let async_nats::Event::ServerError(error) = event {
+                        let _ = errors_tx.send(error.to_string());
+                    }
+                }
+            })
+            .connect(cluster.server_addrs()),
+    )
+    .await
+    .expect("probe connects");
+    (client, errors)
 }
 
 fn tempfile_dir() -> std::path::PathBuf {

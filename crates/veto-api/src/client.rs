@@ -11,8 +11,9 @@ use serde::de::DeserializeOwned;
 use serde_json::Value;
 
 use crate::error::{ErrorBody, ErrorCode};
+use crate::fleet::{FleetResponse, Wait};
 use crate::revocations::{
-    BatchRequest, BatchResponse, KeyQuery, LiftResponse, ListQuery, ListResponse, RevokeRequest,
+    BatchRequest, BatchResponse, KeyQuery, LiftQuery, LiftResponse, ListQuery, ListResponse, RevokeRequest,
     RevokeTokenForm, RuleKey, RuleResponse,
 };
 use crate::routes;
@@ -120,6 +121,10 @@ pub struct AdminClient {
     http: reqwest::Client,
     base: Url,
     credential: Option<SecretString>,
+    /// The bound on each request (a write that waits gets its wait on top).
+    timeout: Duration,
+    /// What writes wait for ([`AdminClient::waiting_for`]).
+    wait: Option<Wait>,
 }
 
 impl AdminClient {
@@ -149,7 +154,28 @@ impl AdminClient {
             http,
             base,
             credential,
+            timeout,
+            wait: None,
         })
+    }
+
+    /// The same client, whose writes (revoke, batch, lift) wait for `wait`: each answers
+    /// once every live instance in scope has applied it, or `wait.timeout` passed, with
+    /// the receipt in `applied_by`. Each such request may take `wait.timeout` longer.
+    pub fn waiting_for(&self, wait: Wait) -> AdminClient {
+        AdminClient {
+            wait: Some(wait),
+            ..self.clone()
+        }
+    }
+
+    /// A write's request, with the wait (and its time) when there is one.
+    fn write(&self, method: Method, url: Url) -> RequestBuilder {
+        let request = self.authorized(method, url);
+        match &self.wait {
+            Some(wait) => request.query(&wait.query()).timeout(self.timeout + wait.timeout),
+            None => request,
+        }
     }
 
     /// A client of `base` (a string), for tests and tools: panics on nothing, errors on
@@ -187,7 +213,7 @@ impl AdminClient {
         key: Option<&str>,
     ) -> Result<Revoked, AdminError> {
         let url = self.endpoint(&["v1", "revocations"])?;
-        let mut builder = self.authorized(Method::POST, url).json(request);
+        let mut builder = self.write(Method::POST, url).json(request);
         if let Some(key) = key {
             builder = builder.header(routes::IDEMPOTENCY_KEY, key);
         }
@@ -220,7 +246,7 @@ impl AdminClient {
         key: Option<&str>,
     ) -> Result<Reply<BatchResponse>, AdminError> {
         let url = self.endpoint(&["v1", "revocations", "batch"])?;
-        let mut builder = self.authorized(Method::POST, url).json(batch);
+        let mut builder = self.write(Method::POST, url).json(batch);
         if let Some(key) = key {
             builder = builder.header(routes::IDEMPOTENCY_KEY, key);
         }
@@ -231,15 +257,14 @@ impl AdminClient {
     /// `DELETE /v1/revocations/{kind}[/{value}]?iss=&reason=`: lifts the key's rule.
     pub async fn lift(&self, key: &RuleKey, reason: Option<&str>) -> Result<Reply<LiftResponse>, AdminError> {
         let (url, value) = self.key_endpoint(key)?;
-        let query = KeyQuery {
+        // The wait's part of the query is the write's (see `write`).
+        let query = LiftQuery {
             iss: key.iss.clone(),
             value,
             reason: reason.map(str::to_owned),
-            min_sequence: None,
+            ..LiftQuery::default()
         };
-        let (status, headers, bytes) = self
-            .send(self.authorized(Method::DELETE, url).query(&query))
-            .await?;
+        let (status, headers, bytes) = self.send(self.write(Method::DELETE, url).query(&query)).await?;
         self.reply(status, &headers, &bytes)
     }
 
@@ -329,6 +354,13 @@ impl AdminClient {
     pub async fn changes(&self, query: &ChangesQuery) -> Result<Reply<ChangesResponse>, AdminError> {
         let url = self.endpoint(&["v1", "changes"])?;
         let (status, headers, bytes) = self.send(self.authorized(Method::GET, url).query(query)).await?;
+        self.reply(status, &headers, &bytes)
+    }
+
+    /// `GET /v1/fleet`: every live service instance and what it applied.
+    pub async fn fleet(&self) -> Result<Reply<FleetResponse>, AdminError> {
+        let url = self.endpoint(&["v1", "fleet"])?;
+        let (status, headers, bytes) = self.send(self.authorized(Method::GET, url)).await?;
         self.reply(status, &headers, &bytes)
     }
 
@@ -571,6 +603,38 @@ mod tests {
             assert_eq!(url.as_str(), "http://127.0.0.1:8080/v1/revocations/jti");
             assert_eq!(in_query.as_deref(), Some(value));
         }
+    }
+
+    #[test]
+    fn a_waiting_client_asks_its_writes_to_wait_and_gives_them_the_time() {
+        let api = client("http://127.0.0.1:8080");
+        let plain = api
+            .write(Method::POST, api.endpoint(&["v1", "revocations"]).expect("url"))
+            .build()
+            .expect("a request");
+        assert_eq!(plain.url().query(), None);
+        assert_eq!(plain.timeout(), None, "the client's own bound");
+        let wait = Wait::new(
+            crate::fleet::WaitScope::Service("orders".into()),
+            Duration::from_millis(1500),
+        );
+        let waiting = api.waiting_for(wait);
+        let request = waiting
+            .write(
+                Method::DELETE,
+                waiting.endpoint(&["v1", "revocations", "jti", "t"]).expect("url"),
+            )
+            .query(&LiftQuery {
+                iss: Some("https://idp".into()),
+                ..LiftQuery::default()
+            })
+            .build()
+            .expect("a request");
+        assert_eq!(
+            request.url().query(),
+            Some("wait=service%3Aorders&timeout=1500ms&iss=https%3A%2F%2Fidp")
+        );
+        assert_eq!(request.timeout(), Some(&Duration::from_millis(31_500)));
     }
 
     #[test]

@@ -12,6 +12,8 @@
 //! - [`error`]: [`ErrorCode`] (code ↔ status) and [`ErrorBody`].
 //! - [`revocations`]: revoke, batch, lift, get, list, RFC 7009.
 //! - [`status`]: health, readiness, and [`DaemonStatus`].
+//! - [`fleet`]: `GET /v1/fleet` ([`FleetResponse`]), and what writes wait for
+//!   ([`WaitQuery`]) and answer with ([`AppliedBy`]).
 //! - [`idp`]: the identity-provider receivers' requests and spec-defined error bodies.
 //! - [`routes`]: paths, headers, and [`routes::ROUTES`]: every operation with every
 //!   status it can answer.
@@ -33,6 +35,7 @@
 #[cfg(feature = "client")]
 pub mod client;
 pub mod error;
+pub mod fleet;
 pub mod idp;
 pub mod revocations;
 pub mod routes;
@@ -42,9 +45,13 @@ pub mod stream;
 #[cfg(feature = "client")]
 pub use client::{AdminClient, AdminError, Reply, Revoked};
 pub use error::{ErrorBody, ErrorCode};
+pub use fleet::{
+    AppliedBy, FleetResponse, InstanceState, InstanceView, Laggard, ServiceFleet, StateCounts, Wait,
+    WaitQuery, WaitScope,
+};
 pub use idp::{LogoutErrorBody, LogoutTokenForm, SetErrorBody};
 pub use revocations::{
-    BatchItemResult, BatchRequest, BatchResponse, KeyQuery, LiftResponse, ListQuery, ListResponse,
+    BatchItemResult, BatchRequest, BatchResponse, KeyQuery, LiftQuery, LiftResponse, ListQuery, ListResponse,
     RevokeRequest, RevokeTokenForm, RuleKey, RuleResponse,
 };
 pub use status::{DaemonStatus, Health, ListStatus, RulesByKind, StreamStatus};

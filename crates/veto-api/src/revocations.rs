@@ -4,6 +4,7 @@ use serde::{Deserialize, Serialize};
 use veto_proto::{KeyDigest, RevocationRule, RuleKind, UnixSeconds};
 
 use crate::error::ErrorBody;
+use crate::fleet::{AppliedBy, WaitQuery};
 
 /// `POST /v1/revocations` (and each item of a batch): one revocation.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -58,6 +59,9 @@ pub struct RuleResponse {
     pub digest: KeyDigest,
     /// The NATS subject it lives on.
     pub subject: String,
+    /// With `?wait=`: how many live instances have applied it (absent otherwise).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub applied_by: Option<AppliedBy>,
 }
 
 impl RuleResponse {
@@ -68,6 +72,7 @@ impl RuleResponse {
             subject: rule.subject(),
             rule,
             sequence,
+            applied_by: None,
         }
     }
 }
@@ -103,6 +108,10 @@ pub struct BatchItemResult {
 pub struct BatchResponse {
     /// One per request item.
     pub results: Vec<BatchItemResult>,
+    /// With `?wait=`: how many live instances have applied every stored item (the
+    /// highest sequence among them); absent otherwise, or when nothing was stored.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub applied_by: Option<AppliedBy>,
 }
 
 /// The answer to a lift.
@@ -113,6 +122,9 @@ pub struct LiftResponse {
     pub lifted: RevocationRule,
     /// The stream sequence of the tombstone.
     pub sequence: u64,
+    /// With `?wait=`: how many live instances have applied the lift (absent otherwise).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub applied_by: Option<AppliedBy>,
 }
 
 /// The query of the keyed routes: the rule's issuer scope, why (lifts only), and the
@@ -137,6 +149,49 @@ pub struct KeyQuery {
     /// own writes.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub min_sequence: Option<u64>,
+}
+
+/// The query of a lift: the rule's issuer scope, why, and what to wait for.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::IntoParams))]
+#[serde(deny_unknown_fields)]
+pub struct LiftQuery {
+    /// The issuer scope of the rule; absent: the unscoped rule.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub iss: Option<String>,
+    /// The value, on `/v1/revocations/{kind}?value=` only (see [`KeyQuery::value`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub value: Option<String>,
+    /// Why, for the audit trail.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+    /// `fleet` or `service:<name>`: answer once every live instance (of that service)
+    /// has applied the lift, or the timeout passed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub wait: Option<String>,
+    /// How long to wait (with `wait`), such as `2s`; default 2 s.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub timeout: Option<String>,
+}
+
+impl LiftQuery {
+    /// The key part: scope and reason.
+    pub fn key_query(&self) -> KeyQuery {
+        KeyQuery {
+            iss: self.iss.clone(),
+            value: self.value.clone(),
+            reason: self.reason.clone(),
+            min_sequence: None,
+        }
+    }
+
+    /// The wait part.
+    pub fn wait_query(&self) -> WaitQuery {
+        WaitQuery {
+            wait: self.wait.clone(),
+            timeout: self.timeout.clone(),
+        }
+    }
 }
 
 /// `GET /v1/revocations`: paging through live rules.
@@ -236,6 +291,7 @@ mod tests {
         let json = serde_json::to_value(&response).unwrap();
         assert_eq!(json["digest"], rule.digest().to_string());
         assert_eq!(json["subject"], rule.subject());
+        assert!(json.get("applied_by").is_none(), "no receipt without a wait");
         assert_eq!(serde_json::from_value::<RuleResponse>(json).unwrap(), response);
     }
 }

@@ -25,6 +25,8 @@ pub const SSF_EVENTS: &str = "/ssf/events";
 pub const SNAPSHOT: &str = "/v1/snapshot";
 /// The stream's messages after a sequence.
 pub const CHANGES: &str = "/v1/changes";
+/// The fleet: every service instance that reports presence, and what it applied.
+pub const FLEET: &str = "/v1/fleet";
 /// The daemon's machine-readable status.
 pub const STATUS: &str = "/v1/status";
 /// Liveness.
@@ -176,6 +178,8 @@ const INVALID_KEY: &[ErrorCode] = &[
     ErrorCode::ValueNotAllowed,
 ];
 
+/// Writes that can wait for the fleet (`?wait=&timeout=`).
+const WAITS: &[ErrorCode] = &[ErrorCode::InvalidQuery];
 /// What a lift can be refused for beyond any write.
 const LIFTS: &[ErrorCode] = &[ErrorCode::NotFound, ErrorCode::Conflict, ErrorCode::InvalidHeader];
 /// What the identity-provider receivers answer when a write could not be made now:
@@ -193,7 +197,15 @@ pub const ROUTES: &[Route] = &[
         path: REVOCATIONS,
         access: Access::Revoke,
         success: &[201],
-        errors: &[ANY, AUTHENTICATED, JSON_BODY, INVALID_RULE, WRITES, IDEMPOTENT],
+        errors: &[
+            ANY,
+            AUTHENTICATED,
+            JSON_BODY,
+            INVALID_RULE,
+            WRITES,
+            IDEMPOTENT,
+            WAITS,
+        ],
     },
     Route {
         method: "GET",
@@ -222,6 +234,7 @@ pub const ROUTES: &[Route] = &[
             JSON_BODY,
             WRITES,
             IDEMPOTENT,
+            WAITS,
             &[ErrorCode::EmptyBatch],
         ],
     },
@@ -243,7 +256,7 @@ pub const ROUTES: &[Route] = &[
         path: REVOCATION_BY_KIND,
         access: Access::Lift,
         success: &[200],
-        errors: &[ANY, AUTHENTICATED, INVALID_KEY, WRITES, LIFTS],
+        errors: &[ANY, AUTHENTICATED, INVALID_KEY, WRITES, WAITS, LIFTS],
     },
     Route {
         method: "GET",
@@ -263,7 +276,7 @@ pub const ROUTES: &[Route] = &[
         path: REVOCATION_BY_KEY,
         access: Access::Lift,
         success: &[200],
-        errors: &[ANY, AUTHENTICATED, INVALID_KEY, WRITES, LIFTS],
+        errors: &[ANY, AUTHENTICATED, INVALID_KEY, WRITES, WAITS, LIFTS],
     },
     Route {
         method: "POST",
@@ -336,6 +349,13 @@ pub const ROUTES: &[Route] = &[
                 ErrorCode::NatsUnavailable,
             ],
         ],
+    },
+    Route {
+        method: "GET",
+        path: FLEET,
+        access: Access::Read,
+        success: &[200],
+        errors: &[ANY, AUTHENTICATED],
     },
     Route {
         method: "GET",

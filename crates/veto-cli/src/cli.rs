@@ -4,6 +4,7 @@ use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use reqwest::Url;
+use veto_api::{Wait, WaitScope};
 use veto_proto::{RuleKind, UnixSeconds, VerificationKeys};
 
 use crate::error::{Secret, parse_secret};
@@ -20,7 +21,9 @@ Exit codes:
   2  usage: bad arguments or unreadable input (such as a malformed token)
   3  unreachable: connection refused, timeout, or 503 (also 408, 502, 504)
   4  rejected: any other error status from the API, printed as
-     `error: <code>: <message>` on stderr";
+     `error: <code>: <message>` on stderr
+  5  not applied everywhere: with --wait, the write is stored but some live service
+     instances had not applied it within --wait-timeout (they are named)";
 
 /// Revoke, lift and inspect JWT revocations: a client of vetod's admin API.
 #[derive(Debug, Parser)]
@@ -106,6 +109,8 @@ pub enum Command {
     Check(CheckArgs),
     /// The daemon's health, readiness and live rules; with --nats-url, the stream's too.
     Status,
+    /// The service instances that report presence: what each applied, how fresh it is.
+    Fleet,
 }
 
 /// `veto revoke …`.
@@ -133,6 +138,9 @@ pub struct RevokeJtiArgs {
     /// Scope and audit.
     #[command(flatten)]
     pub scope: Scope,
+    /// Waiting for the services.
+    #[command(flatten)]
+    pub wait: WaitArgs,
 }
 
 /// `veto revoke sub|sid`.
@@ -147,6 +155,9 @@ pub struct RevokeIssuedBeforeArgs {
     /// Scope and audit.
     #[command(flatten)]
     pub scope: Scope,
+    /// Waiting for the services.
+    #[command(flatten)]
+    pub wait: WaitArgs,
 }
 
 /// `veto revoke all`: `--before` is required, so revoking everything is never a typo.
@@ -158,6 +169,9 @@ pub struct RevokeAllArgs {
     /// Scope and audit.
     #[command(flatten)]
     pub scope: Scope,
+    /// Waiting for the services.
+    #[command(flatten)]
+    pub wait: WaitArgs,
 }
 
 /// Issuer scope and audit reason of a mutation.
@@ -169,6 +183,42 @@ pub struct Scope {
     /// Why, for the audit trail.
     #[arg(long)]
     pub reason: Option<String>,
+}
+
+/// `--wait[=SCOPE]` and `--wait-timeout` of the writes.
+#[derive(Debug, Args)]
+pub struct WaitArgs {
+    /// Answer once every live service instance has applied the write (`--wait` or
+    /// `--wait=fleet`), or every instance of one service (`--wait=service:<name>`);
+    /// exit 5, naming the laggards, if some had not within --wait-timeout. The write
+    /// is stored either way.
+    #[arg(
+        long,
+        value_name = "SCOPE",
+        num_args = 0..=1,
+        require_equals = true,
+        default_missing_value = "fleet",
+        value_parser = parse_wait_scope
+    )]
+    pub wait: Option<WaitScope>,
+    /// How long --wait waits (the daemon allows up to its fleet.max_wait, 10s by default).
+    #[arg(long, value_name = "DURATION", value_parser = humantime::parse_duration, requires = "wait")]
+    pub wait_timeout: Option<Duration>,
+}
+
+impl WaitArgs {
+    /// The wait asked for, if any.
+    pub fn wait(&self) -> Option<Wait> {
+        self.wait
+            .clone()
+            .map(|scope| Wait::new(scope, self.wait_timeout.unwrap_or(Wait::DEFAULT_TIMEOUT)))
+    }
+}
+
+/// Parses `fleet` or `service:<name>`.
+fn parse_wait_scope(text: &str) -> Result<WaitScope, String> {
+    text.parse()
+        .map_err(|error: veto_api::fleet::InvalidWait| error.to_string())
 }
 
 /// A rule kind on the command line.
@@ -205,6 +255,9 @@ pub struct LiftArgs {
     /// Issuer scope and audit reason.
     #[command(flatten)]
     pub scope: Scope,
+    /// Waiting for the services.
+    #[command(flatten)]
+    pub wait: WaitArgs,
 }
 
 /// `veto get`.
@@ -315,6 +368,46 @@ mod tests {
         assert!(Cli::try_parse_from(["veto", "revoke", "jti", "x", "--exp", "soon"]).is_err());
         let cli = Cli::try_parse_from(["veto", "revoke", "all", "--before", "now"]).expect("parses");
         assert!(matches!(cli.command, Command::Revoke(RevokeCommand::All(_))));
+    }
+
+    #[test]
+    fn wait_is_fleet_by_default_and_takes_a_service_after_an_equals_sign() {
+        let wait_of = |args: &[&str]| {
+            let cli = Cli::try_parse_from(args).expect("parses");
+            let Command::Revoke(RevokeCommand::Jti(jti)) = cli.command else {
+                panic!("not revoke jti");
+            };
+            jti.wait.wait()
+        };
+        assert_eq!(wait_of(&["veto", "revoke", "jti", "t-1"]), None);
+        assert_eq!(
+            wait_of(&["veto", "revoke", "jti", "t-1", "--wait"]),
+            Some(Wait::new(WaitScope::Fleet, Wait::DEFAULT_TIMEOUT))
+        );
+        assert_eq!(
+            wait_of(&[
+                "veto",
+                "revoke",
+                "jti",
+                "--wait=service:orders",
+                "--wait-timeout",
+                "500ms",
+                "t-1"
+            ]),
+            Some(Wait::new(
+                WaitScope::Service("orders".into()),
+                Duration::from_millis(500)
+            ))
+        );
+        assert!(Cli::try_parse_from(["veto", "revoke", "jti", "t-1", "--wait=everyone"]).is_err());
+        assert!(
+            Cli::try_parse_from(["veto", "revoke", "jti", "t-1", "--wait-timeout", "2s"]).is_err(),
+            "--wait-timeout without --wait"
+        );
+        let lift = Cli::try_parse_from(["veto", "lift", "jti", "t-1", "--wait"]).expect("parses");
+        assert!(matches!(lift.command, Command::Lift(args) if args.wait.wait().is_some()));
+        let help = Cli::command().render_long_help().to_string();
+        assert!(help.contains("5  not applied everywhere"), "{help}");
     }
 
     #[test]

@@ -19,6 +19,9 @@ pub enum Exit {
     /// 4: the API (or NATS) refused the request: any other error status, bad NATS
     /// credentials, or an answer that is not what the API documents.
     Rejected,
+    /// 5: with `--wait`, the write is stored, but some live service instances had not
+    /// applied it when the wait timed out.
+    NotAppliedEverywhere,
 }
 
 impl Exit {
@@ -30,6 +33,7 @@ impl Exit {
             Exit::Usage => 2,
             Exit::Unreachable => 3,
             Exit::Rejected => 4,
+            Exit::NotAppliedEverywhere => 5,
         }
     }
 }

@@ -4,22 +4,27 @@
 //! with veto-client and checks token facts exactly as a service would.
 //!
 //! ```text
-//! veto revoke jti <value> [--exp <instant>] [--iss …] [--reason …]
-//! veto revoke sub|sid <value> [--before <instant>] [--iss …] [--reason …]
-//! veto revoke all --before <instant> [--iss …] [--reason …]
-//! veto lift <kind> [<value>] [--iss …] [--reason …]
+//! veto revoke jti <value> [--exp <instant>] [--iss …] [--reason …] [<wait>]
+//! veto revoke sub|sid <value> [--before <instant>] [--iss …] [--reason …] [<wait>]
+//! veto revoke all --before <instant> [--iss …] [--reason …] [<wait>]
+//! veto lift <kind> [<value>] [--iss …] [--reason …] [<wait>]
 //! veto get <kind> [<value>] [--iss …]
 //! veto list [--kind …] [--limit N] [--cursor …] [--all-pages]
 //! veto token inspect <jwt | -> [--offline]
 //! veto check [--jti …] [--sub …] [--sid …] [--iss …] [--iat <instant>]
 //! veto status
+//! veto fleet
+//!
+//! <wait>: --wait[=fleet|=service:<name>] [--wait-timeout <duration>]
 //! ```
 //!
 //! Instants are RFC 3339, unix seconds, `now`, or relative (`+15m`, `-1h`). The daemon
 //! is `--url`/`VETO_URL` (default `http://127.0.0.1:8080`); `--api-key`/`VETO_API_KEY`
 //! or `--token`/`VETO_TOKEN` is sent as `Authorization: Bearer` and never printed;
 //! `--nats-url`/`VETO_NATS_URL` and `--stream`/`VETO_STREAM` (default `VETO`) serve
-//! `check` and `status`. Output is text, or JSON with `--json`.
+//! `check` and `status`. Output is text, or JSON with `--json`. `--wait` (`fleet`, or
+//! `--wait=service:<name>`) makes a write answer once every live service instance that
+//! reports presence has applied it; `veto fleet` lists those instances.
 //!
 //! # Exit codes
 //!
@@ -30,6 +35,7 @@
 //! | 2 | usage: bad arguments or unreadable input (clap's own errors included) |
 //! | 3 | unreachable: connection refused, timeout, or 503 (also 408, 502, 504) |
 //! | 4 | rejected: any other error status, printed as `error: <code>: <message>` |
+//! | 5 | not applied everywhere: with `--wait`, the write is stored, but some live service instances had not applied it within `--wait-timeout` (they are named) |
 //!
 //! # Layout
 //!
@@ -105,5 +111,6 @@ pub async fn run(cli: Cli) -> Result<Report, CliError> {
         Command::Token(TokenCommand::Inspect(args)) => commands::inspect::run(&admin_api()?, args).await,
         Command::Check(args) => commands::check::run(&connection, args).await,
         Command::Status => commands::status::run(&admin_api()?, &connection).await,
+        Command::Fleet => commands::fleet::run(&admin_api()?).await,
     }
 }

@@ -7,7 +7,7 @@ use veto_proto::{RevocationRule, RuleKind, UnixSeconds};
 
 use crate::error::Exit;
 use crate::times::describe;
-use veto_api::RuleResponse;
+use veto_api::{AppliedBy, RuleResponse};
 
 /// A finished command: both renderings (`--json` picks one) and the exit code.
 #[derive(Debug, Clone)]
@@ -89,6 +89,55 @@ pub fn stored_rule(stored: &RuleResponse, now: UnixSeconds) -> String {
     let _ = writeln!(text, "  sequence       {}", stored.sequence);
     let _ = writeln!(text, "  subject        {}", stored.subject);
     text
+}
+
+/// A write's receipt, for people: who has applied it, and who had not in time.
+pub fn receipt(applied_by: &AppliedBy) -> String {
+    let mut text = String::new();
+    let scope = &applied_by.scope;
+    if applied_by.of == 0 {
+        let _ = writeln!(
+            text,
+            "applied by: no live instance in scope ({scope}) reports presence: nothing to wait for"
+        );
+    } else if applied_by.complete {
+        let _ = writeln!(
+            text,
+            "applied by: all {} live instances ({scope}), {} ms after it was stored",
+            applied_by.of, applied_by.waited_ms
+        );
+    } else {
+        let _ = writeln!(
+            text,
+            "NOT applied everywhere: {} of {} live instances ({scope}) after {} ms; not yet:",
+            applied_by.instances, applied_by.of, applied_by.waited_ms
+        );
+        for laggard in &applied_by.laggards {
+            let tick_age = laggard.tick_age_ms.map_or_else(
+                || "no tick yet".to_owned(),
+                |age| format!("last tick {age} ms old"),
+            );
+            let _ = writeln!(
+                text,
+                "  {}/{}  applied {} (needs {}), {}, {tick_age}, last report {} ms ago",
+                laggard.service,
+                laggard.instance,
+                laggard.applied_sequence,
+                applied_by.sequence,
+                laggard.state,
+                laggard.last_seen_ms
+            );
+        }
+    }
+    text
+}
+
+/// The exit code of a write: 5 when it waited and not every instance applied it.
+pub fn write_exit(applied_by: Option<&AppliedBy>) -> Exit {
+    match applied_by {
+        Some(applied_by) if !applied_by.complete => Exit::NotAppliedEverywhere,
+        _ => Exit::Ok,
+    }
 }
 
 #[cfg(test)]

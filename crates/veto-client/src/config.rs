@@ -92,6 +92,12 @@ pub struct ListConfig {
     /// Events this process signed itself, applied without verifying their signature
     /// again (the daemon's own replica). Default none.
     pub signed_here: Option<Arc<dyn SignedHere>>,
+    /// Who this list reports as on its presence subject ([`crate::presence`]); `None`:
+    /// it reports nothing. Default none.
+    pub presence: Option<PresenceIdentity>,
+    /// How often a reporting list reports when nothing changes (it also reports within
+    /// milliseconds of applying a new stream sequence). Default 5 s; 100 ms to 1 h.
+    pub presence_heartbeat: Duration,
 }
 
 /// Knows the events this process signed: the exact bytes and signature it produced.
@@ -102,6 +108,16 @@ pub trait SignedHere: Send + Sync + std::fmt::Debug {
     /// Whether this process signed exactly `subject` and `payload`, producing
     /// `signature` under `key_id`.
     fn signed(&self, subject: &str, payload: &[u8], key_id: &str, signature: &str) -> bool;
+}
+
+/// Who a list reports as: its service, and this instance of it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PresenceIdentity {
+    /// The service's name (its NATS user may publish only this service's presence).
+    pub service: String,
+    /// This instance's id, unique within the service (a pod or host name); a restart
+    /// with the same id is the same instance to the daemons.
+    pub instance: String,
 }
 
 impl Default for ListConfig {
@@ -117,11 +133,33 @@ impl Default for ListConfig {
             snapshot_bucket: None,
             js_domain: None,
             signed_here: None,
+            presence: None,
+            presence_heartbeat: ListConfig::DEFAULT_PRESENCE_HEARTBEAT,
         }
     }
 }
 
 impl ListConfig {
+    /// The default [`ListConfig::presence_heartbeat`].
+    pub const DEFAULT_PRESENCE_HEARTBEAT: Duration = Duration::from_secs(5);
+
+    /// The same configuration, reporting presence as `instance` of `service` on
+    /// `veto.presence.v1.<service>.<instance>` (names: 1 to 64 ASCII letters, digits,
+    /// `-` or `_`; checked by [`crate::RevocationList::start`]).
+    pub fn reporting_as(mut self, service: &str, instance: &str) -> Self {
+        self.presence = Some(PresenceIdentity {
+            service: service.to_owned(),
+            instance: instance.to_owned(),
+        });
+        self
+    }
+
+    /// The same configuration with another presence heartbeat.
+    pub fn presence_heartbeat(mut self, heartbeat: Duration) -> Self {
+        self.presence_heartbeat = heartbeat;
+        self
+    }
+
     /// The same configuration with another stream name.
     pub fn stream_name(mut self, name: &str) -> Self {
         self.stream_name = name.to_owned();

@@ -28,6 +28,8 @@
 //!   [`snapshots`]: finding and reading the newest snapshot.
 //! - `shared`: the state the handle, the follower and the watcher share.
 //! - `watcher`: turns tick age into the stale bit; exports metrics.
+//! - [`presence`]: with [`ListConfig::reporting_as`], reports who this instance is and
+//!   what it has applied, on core NATS (advisory: it changes no check).
 //! - [`observer`]: the hook a daemon keeps its listing index with.
 //! - [`metrics`]: metric names.
 //! - `jwt` (feature `jwt`): the validator and its key sources.
@@ -81,6 +83,7 @@ pub mod layer;
 pub mod list;
 pub mod metrics;
 pub mod observer;
+pub mod presence;
 pub mod replica;
 mod shared;
 pub mod snapshots;
@@ -93,7 +96,7 @@ mod watcher;
 #[doc = include_str!("../../../README.md")]
 pub struct ReadmeExamples;
 
-pub use config::{Bootstrap, EventTrust, ListConfig, SignedHere, StalePolicy};
+pub use config::{Bootstrap, EventTrust, ListConfig, PresenceIdentity, SignedHere, StalePolicy};
 pub use error::ClientError;
 pub use list::RevocationList;
 pub use observer::{Change, Observer};

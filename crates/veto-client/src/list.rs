@@ -13,7 +13,27 @@ use crate::error::ClientError;
 use crate::replica::ReplicaStats;
 use crate::shared::{ListState, READY, STALE};
 use crate::verdict::Verdict;
-use crate::{follower, watcher};
+use crate::{follower, presence, watcher};
+
+/// The presence reporter `config` asks for, checked; `None` when it asks for none.
+fn presence_reporter(config: &ListConfig) -> Result<Option<presence::Reporter>, ClientError> {
+    let Some(identity) = &config.presence else {
+        return Ok(None);
+    };
+    let subject = veto_proto::presence::presence_subject(&identity.service, &identity.instance)
+        .map_err(|error| ClientError::Config(error.to_string()))?;
+    let (shortest, longest) = presence::HEARTBEAT_RANGE;
+    if !(shortest..=longest).contains(&config.presence_heartbeat) {
+        return Err(ClientError::Config(format!(
+            "presence_heartbeat must be between {shortest:?} and {longest:?}"
+        )));
+    }
+    Ok(Some(presence::Reporter {
+        identity: identity.clone(),
+        subject,
+        heartbeat: config.presence_heartbeat,
+    }))
+}
 
 /// The list's state and its background tasks, which stop when the last handle drops.
 #[derive(Debug)]
@@ -59,6 +79,7 @@ impl RevocationList {
                 "max_staleness and sweep_interval must be positive".to_owned(),
             ));
         }
+        let reporter = presence_reporter(&config)?;
         let state = Arc::new(ListState::new(config));
         match &state.config.trust {
             EventTrust::AcceptUnsigned => tracing::warn!(
@@ -72,13 +93,17 @@ impl RevocationList {
                 "revocation list applies only events signed by a trusted daemon key"
             ),
         }
+        let mut tasks = Vec::with_capacity(3);
+        if let Some(reporter) = reporter {
+            tracing::info!(subject = %reporter.subject, heartbeat_ms = reporter.heartbeat.as_millis() as u64, "reporting presence");
+            let reporting = tokio::spawn(presence::run(Arc::clone(&state), client.clone(), reporter));
+            tasks.push(reporting.abort_handle());
+        }
         let follower = tokio::spawn(follower::run(Arc::clone(&state), client));
         let watcher = tokio::spawn(watcher::run(Arc::clone(&state)));
+        tasks.extend([follower.abort_handle(), watcher.abort_handle()]);
         Ok(RevocationList {
-            running: Arc::new(Running {
-                state,
-                tasks: vec![follower.abort_handle(), watcher.abort_handle()],
-            }),
+            running: Arc::new(Running { state, tasks }),
         })
     }
 

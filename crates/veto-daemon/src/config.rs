@@ -54,6 +54,8 @@ pub struct Settings {
     pub ui: crate::ui::UiSettings,
     /// Identity providers that feed veto: OIDC back-channel logout, Shared Signals.
     pub idp: IdpSection,
+    /// The fleet of service instances that report presence, and receipts on writes.
+    pub fleet: crate::fleet::FleetSettings,
 }
 
 impl Default for Settings {
@@ -72,6 +74,7 @@ impl Default for Settings {
             snapshot: crate::snapshot::SnapshotSection::default(),
             ui: crate::ui::UiSettings::default(),
             idp: IdpSection::default(),
+            fleet: crate::fleet::FleetSettings::default(),
         }
     }
 }
@@ -429,6 +432,7 @@ impl Settings {
                 );
             }
         }
+        self.fleet.validate()?;
         Ok(())
     }
 }

@@ -29,6 +29,8 @@
 //!   [`ratelimit`]: per-principal limits.
 //! - [`idp`]: identity providers feed veto (OIDC back-channel logout, Shared Signals).
 //! - [`server`]: the HTTP server, with connection limits and timeouts.
+//! - [`fleet`]: the service instances that report presence (`GET /v1/fleet`), and
+//!   receipts: writes that wait until every live instance has applied them.
 //! - [`ticker`]: freshness ticks. [`metrics`]: Prometheus. [`state`]: shared state.
 //! - [`ui`]: the admin console under `/ui` (HTML, sessions, live events);
 //!   [`fanout`]: several observers of the replica as one.
@@ -59,6 +61,7 @@ pub mod auth;
 pub mod config;
 pub mod error;
 pub mod fanout;
+pub mod fleet;
 pub mod idempotency;
 pub mod idp;
 pub mod index;
@@ -106,7 +109,8 @@ use crate::ticker::TickHealth;
 pub struct Application {
     listener: TcpListener,
     state: Arc<AppState>,
-    /// The ticker, the repairer and the snapshot writer: stopped with the server.
+    /// The ticker, the repairer, the snapshot writer, and the fleet's listener,
+    /// stream follower and sweeper: stopped with the server.
     tasks: Vec<JoinHandle<()>>,
 }
 
@@ -203,6 +207,13 @@ impl Application {
             signer,
         )));
 
+        let fleet = Arc::new(fleet::Fleet::new(settings.fleet.clone()));
+        tasks.extend([
+            tokio::spawn(fleet::listen(client.clone(), Arc::clone(&fleet))),
+            tokio::spawn(fleet::follow_stream(list.applied_sequence(), Arc::clone(&fleet))),
+            tokio::spawn(fleet::sweep(Arc::clone(&fleet))),
+        ]);
+
         let listener = TcpListener::bind(settings.listen)
             .await
             .with_context(|| format!("binding {}", settings.listen))?;
@@ -237,6 +248,7 @@ impl Application {
             console,
             idp,
             snapshots,
+            fleet,
         });
         Ok(Application {
             listener,

@@ -56,6 +56,21 @@ pub mod names {
     /// tokens no `jti` rule can cover), `not_accepted` (not a token of the `[oauth]`
     /// issuers), `keys_unavailable` (answered 503).
     pub const OAUTH_REVOCATIONS_TOTAL: &str = "veto_oauth_revocations_total";
+    /// Gauge: live service instances (those reporting presence) by `state` (`fresh`,
+    /// `lagging`, `stale`, `not_ready`).
+    pub const FLEET_INSTANCES: &str = "veto_fleet_instances";
+    /// Gauge: the largest number of stream sequences any live instance is behind.
+    pub const FLEET_MAX_LAG_SEQUENCES: &str = "veto_fleet_max_lag_sequences";
+    /// Counter: presence reports taken.
+    pub const FLEET_REPORTS_TOTAL: &str = "veto_fleet_reports_total";
+    /// Counter: presence reports ignored, by `reason` (`malformed`, `unsupported_version`,
+    /// `subject_mismatch`, `invalid_name`, `invalid_version`, `too_large`,
+    /// `not_presence_subject`).
+    pub const FLEET_REPORTS_REJECTED_TOTAL: &str = "veto_fleet_reports_rejected_total";
+    /// Counter: writes that waited for the fleet, by `outcome` (`complete`, `timed_out`).
+    pub const FLEET_RECEIPTS_TOTAL: &str = "veto_fleet_receipts_total";
+    /// Histogram: how long writes waited for the fleet.
+    pub const FLEET_RECEIPT_WAIT_SECONDS: &str = "veto_fleet_receipt_wait_seconds";
 }
 
 /// The process-wide Prometheus recorder (installed once; every daemon in the process,

@@ -8,6 +8,7 @@ use veto_proto::TokenPolicy;
 
 use crate::auth::Authenticator;
 use crate::config::Settings;
+use crate::fleet::Fleet;
 use crate::idp::IdentityProviders;
 use crate::index::RuleIndex;
 use crate::issuers::KnownIssuers;
@@ -48,4 +49,6 @@ pub struct AppState {
     pub console: crate::ui::Console,
     /// The identity providers whose logout tokens and SETs are accepted.
     pub idp: IdentityProviders,
+    /// The service instances that report presence; receipts wait on it.
+    pub fleet: Arc<Fleet>,
 }

@@ -9,7 +9,8 @@
 //! - the JetStream [`StreamSettings`] derived from the deployment's [`TokenPolicy`];
 //! - the versioned JSON encoding of an [`Event`], readable with `nats sub`;
 //! - validation with typed errors ([`RuleError`], [`DecodeError`]);
-//! - event signatures: their input bytes and their verification ([`VerificationKeys`]).
+//! - event signatures: their input bytes and their verification ([`VerificationKeys`]);
+//! - the services' presence reports ([`PresenceReport`]), on core NATS, never stored.
 //!
 //! # Layout
 //!
@@ -28,6 +29,8 @@
 //! - [`wire`]: the versioned encoding of events.
 //! - [`signature`]: what an event signature covers; verifying one.
 //! - [`snapshot`]: the whole list, compact and signed once, with its binary format.
+//! - [`presence`]: what each service's list reports about itself, and on which subject
+//!   (outside the stream's, so never stored).
 //!
 //! # Example
 //!
@@ -61,6 +64,7 @@ pub mod error;
 pub mod history;
 pub mod kind;
 pub mod policy;
+pub mod presence;
 pub mod rule;
 pub mod signature;
 pub mod snapshot;
@@ -74,6 +78,7 @@ pub use error::{Field, RuleError};
 pub use history::{Applied, KeyState, RuleTimes};
 pub use kind::{RuleKind, UnknownKind};
 pub use policy::{StreamSettings, TokenPolicy};
+pub use presence::{BloomReport, Freshness, PRESENCE_SUBJECTS, PresenceError, PresenceReport};
 pub use rule::{Lift, RevocationRule, Tick, TokenFacts};
 pub use signature::{
     KEY_ID_HEADER, SIGNATURE_HEADER, SignatureRejection, SigningKeyError, VerificationKeys, signing_input,

@@ -7,20 +7,61 @@ use aws_lc_rs::signature::{Ed25519KeyPair, KeyPair};
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use veto_proto::{
-    Applied, Event, KeyState, KeyedEvent, Lift, RevocationRule, RuleKind, UnixSeconds, VerificationKeys,
-    signing_input,
+    Applied, BloomReport, Event, Freshness, KeyState, KeyedEvent, Lift, PresenceReport, RevocationRule,
+    RuleKind, UnixSeconds, VerificationKeys, signing_input,
 };
 
 const DOC: &str = include_str!("../../../docs/protocol.md");
 
-/// The `name: value` lines of the document's `vectors` block.
-fn vectors() -> HashMap<&'static str, &'static str> {
+/// The `name: value` lines of the document's block of `kind` (```kind).
+fn block(kind: &str) -> HashMap<&'static str, &'static str> {
     let block = DOC
-        .split("```vectors\n")
+        .split(&format!("```{kind}\n"))
         .nth(1)
         .and_then(|rest| rest.split("```").next())
-        .expect("docs/protocol.md has a ```vectors block");
+        .unwrap_or_else(|| panic!("docs/protocol.md has a ```{kind} block"));
     block.lines().filter_map(|line| line.split_once(": ")).collect()
+}
+
+/// The `name: value` lines of the document's `vectors` block.
+fn vectors() -> HashMap<&'static str, &'static str> {
+    block("vectors")
+}
+
+#[test]
+fn the_documented_presence_report_is_what_this_crate_writes_and_reads() {
+    let example = block("presence");
+    let report = PresenceReport {
+        service: "orders".into(),
+        instance: "orders-7d9f".into(),
+        version: "0.1.0".into(),
+        applied_sequence: 1234,
+        freshness: Freshness::Fresh,
+        tick_age_ms: Some(310),
+        rules: 57,
+        bloom: BloomReport {
+            keys: 60,
+            dead: 3,
+            capacity: 65_536,
+            bytes: 98_304,
+        },
+        heartbeat_ms: 5000,
+        started_unix_ms: 1_900_000_000_000,
+        report: 42,
+    };
+    assert_eq!(report.subject().expect("a subject"), example["subject"]);
+    assert_eq!(
+        String::from_utf8(report.encode()).expect("utf-8"),
+        example["payload"]
+    );
+    assert_eq!(
+        PresenceReport::decode_on(example["subject"], example["payload"].as_bytes()).expect("it decodes"),
+        report
+    );
+    assert!(
+        !example["subject"].starts_with("veto.v1."),
+        "presence is outside the stream's veto.v1.>"
+    );
 }
 
 #[test]

@@ -2,9 +2,9 @@
 
 use veto_proto::{RuleKind, UnixSeconds};
 
-use crate::cli::{RevokeCommand, RevokeIssuedBeforeArgs};
+use crate::cli::{RevokeCommand, RevokeIssuedBeforeArgs, WaitArgs};
 use crate::error::CliError;
-use crate::output::{Report, stored_rule};
+use crate::output::{Report, receipt, stored_rule, write_exit};
 use veto_api::{AdminClient, RevokeRequest};
 
 /// The request a `veto revoke` command line asks for. Absent instants stay absent so
@@ -40,19 +40,41 @@ pub fn request_of(command: RevokeCommand) -> RevokeRequest {
     }
 }
 
-/// Revokes, and reports the rule as stored (merged with any earlier one for the key).
+/// The `--wait` of a revoke command line.
+fn wait_args(command: &RevokeCommand) -> &WaitArgs {
+    match command {
+        RevokeCommand::Jti(args) => &args.wait,
+        RevokeCommand::Sub(args) | RevokeCommand::Sid(args) => &args.wait,
+        RevokeCommand::All(args) => &args.wait,
+    }
+}
+
+/// Revokes, and reports the rule as stored (merged with any earlier one for the key);
+/// with `--wait`, also who has applied it (exit 5 when some had not in time).
 pub async fn run(api: &AdminClient, command: RevokeCommand) -> Result<Report, CliError> {
+    let api = match wait_args(&command).wait() {
+        Some(wait) => api.waiting_for(wait),
+        None => api.clone(),
+    };
     let answer = api.revoke(&request_of(command)).await?;
     let heading = if answer.replayed {
         "already revoked (a stored rule covers this; nothing new was published):"
     } else {
         "revoked:"
     };
-    let human = format!(
+    let mut human = format!(
         "{heading} {}",
         stored_rule(&answer.reply.body, UnixSeconds::now())
     );
-    Ok(Report::ok(human, answer.reply.json))
+    let applied_by = answer.reply.body.applied_by.as_ref();
+    if let Some(applied_by) = applied_by {
+        human.push_str(&receipt(applied_by));
+    }
+    Ok(Report {
+        exit: write_exit(applied_by),
+        human,
+        json: answer.reply.json,
+    })
 }
 
 #[cfg(test)]

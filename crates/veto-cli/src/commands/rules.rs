@@ -7,7 +7,7 @@ use veto_proto::{RuleKind, UnixSeconds};
 
 use crate::cli::{GetArgs, KindArg, LiftArgs, ListArgs};
 use crate::error::CliError;
-use crate::output::{Report, rule_details, rule_label, stored_rule};
+use crate::output::{Report, receipt, rule_details, rule_label, stored_rule, write_exit};
 use crate::times::describe;
 use veto_api::{AdminClient, ListQuery, RuleKey, RuleResponse};
 
@@ -24,9 +24,13 @@ pub fn key_of(kind: KindArg, value: Option<String>, iss: Option<String>) -> Resu
     }
 }
 
-/// `veto lift`.
+/// `veto lift` (with `--wait`: and who has applied the lift; exit 5 when some had not).
 pub async fn lift(api: &AdminClient, args: LiftArgs) -> Result<Report, CliError> {
     let key = key_of(args.kind, args.value, args.scope.iss)?;
+    let api = match args.wait.wait() {
+        Some(wait) => api.waiting_for(wait),
+        None => api.clone(),
+    };
     let reply = api.lift(&key, args.scope.reason.as_deref()).await?;
     let lifted = &reply.body.lifted;
     let mut human = format!("lifted: {}\n", rule_label(lifted));
@@ -35,7 +39,15 @@ pub async fn lift(api: &AdminClient, args: LiftArgs) -> Result<Report, CliError>
     for line in rule_details(lifted, UnixSeconds::now()).lines() {
         let _ = writeln!(human, "  {line}");
     }
-    Ok(Report::ok(human, reply.json))
+    let applied_by = reply.body.applied_by.as_ref();
+    if let Some(applied_by) = applied_by {
+        human.push_str(&receipt(applied_by));
+    }
+    Ok(Report {
+        exit: write_exit(applied_by),
+        human,
+        json: reply.json,
+    })
 }
 
 /// `veto get`.

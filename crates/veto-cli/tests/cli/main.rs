@@ -3,6 +3,7 @@
 
 mod check;
 mod failures;
+mod fleet;
 mod inspect;
 mod readme;
 mod rules;

@@ -7,6 +7,7 @@ mod layer;
 mod model;
 mod options;
 mod outages;
+mod presence;
 mod signing;
 mod snapshot;
 mod support;

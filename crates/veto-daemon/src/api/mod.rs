@@ -2,6 +2,7 @@
 
 pub mod consistency;
 pub mod extract;
+pub mod fleet;
 pub mod health;
 pub mod idp;
 pub mod oauth;
@@ -44,8 +45,12 @@ pub fn router(state: Arc<AppState>) -> Router {
     let batch = post(revocations::revoke_batch)
         .layer(DefaultBodyLimit::max(api.max_batch_body_bytes))
         .layer(idempotent(api.max_batch_body_bytes));
-    // A request never outlives its publish timeout by much; this bounds the rest.
-    let request_timeout = api.publish_timeout + Duration::from_secs(5);
+    // A request never outlives its publish timeout by much (a write that waits for the
+    // fleet, its wait too); this bounds the rest.
+    let limits = TimeLimits {
+        any: api.publish_timeout + Duration::from_secs(5),
+        waiting: api.publish_timeout + state.settings.fleet.max_wait + Duration::from_secs(5),
+    };
     // The console's HTML routes are not part of the JSON API (not in veto-api's ROUTES
     // nor the OpenAPI document); turned off, `/ui` is no route at all.
     let console = if state.settings.ui.enabled {
@@ -80,6 +85,7 @@ pub fn router(state: Arc<AppState>) -> Router {
             get(stream::snapshot).post(stream::write_snapshot),
         )
         .route(routes::CHANGES, get(stream::changes))
+        .route(routes::FLEET, get(fleet::fleet))
         .route(routes::STATUS, get(health::status))
         .route(routes::HEALTHZ, get(health::healthz))
         .route(routes::READYZ, get(health::readyz))
@@ -95,13 +101,27 @@ pub fn router(state: Arc<AppState>) -> Router {
         })
         .layer(DefaultBodyLimit::max(api.max_body_bytes))
         .layer(middleware::from_fn(crate::metrics::track))
-        .layer(middleware::from_fn_with_state(request_timeout, time_limit))
+        .layer(middleware::from_fn_with_state(limits, time_limit))
         .with_state(state)
 }
 
+/// How long a request may take.
+#[derive(Clone, Copy, Debug)]
+struct TimeLimits {
+    /// Any request.
+    any: Duration,
+    /// A request that asks to wait for the fleet (`?wait=`): longer by `fleet.max_wait`.
+    waiting: Duration,
+}
+
 /// Answers `request_timeout` (408, with the JSON error body) when a request takes
-/// longer than `limit`.
-async fn time_limit(State(limit): State<Duration>, request: Request, next: Next) -> Response {
+/// longer than its limit.
+async fn time_limit(State(limits): State<TimeLimits>, request: Request, next: Next) -> Response {
+    let waits = request
+        .uri()
+        .query()
+        .is_some_and(|query| query.split('&').any(|pair| pair.starts_with("wait=")));
+    let limit = if waits { limits.waiting } else { limits.any };
     match tokio::time::timeout(limit, next.run(request)).await {
         Ok(response) => response,
         Err(_) => ApiError::new(ErrorCode::RequestTimeout, "the request took too long").into_response(),

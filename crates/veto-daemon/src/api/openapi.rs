@@ -14,7 +14,7 @@ use utoipa::{Modify, OpenApi};
 use veto_api::ErrorCode;
 use veto_api::routes::{ANY_REQUEST, ROUTES};
 
-use super::{health, idp, oauth, revocations, stream};
+use super::{fleet, health, idp, oauth, revocations, stream};
 
 /// The handlers and schemas.
 #[derive(OpenApi)]
@@ -23,7 +23,7 @@ use super::{health, idp, oauth, revocations, stream};
     paths(
         revocations::revoke, revocations::revoke_batch, revocations::lift, revocations::lift_all,
         revocations::get, revocations::get_all, revocations::list, oauth::revoke_token,
-        idp::backchannel_logout, idp::ssf_events,
+        idp::backchannel_logout, idp::ssf_events, fleet::fleet,
         stream::snapshot, stream::write_snapshot, stream::changes,
         health::status, health::healthz, health::readyz, health::metrics, serve,
     ),
@@ -33,7 +33,10 @@ use super::{health, idp, oauth, revocations, stream};
         veto_api::ListResponse, veto_api::RevokeTokenForm, veto_api::ChangesResponse, veto_api::StoredEvent, veto_api::SnapshotWritten, veto_api::Health, veto_api::DaemonStatus,
         veto_api::ListStatus, veto_api::StreamStatus, veto_api::RulesByKind,
         veto_api::LogoutTokenForm, veto_api::LogoutErrorBody, veto_api::SetErrorBody,
+        veto_api::FleetResponse, veto_api::ServiceFleet, veto_api::InstanceView, veto_api::InstanceState,
+        veto_api::StateCounts, veto_api::AppliedBy, veto_api::Laggard,
         veto_proto::RevocationRule, veto_proto::RuleKind, veto_proto::UnixSeconds,
+        veto_proto::Freshness, veto_proto::BloomReport,
     )),
     modifiers(&BearerAuth, &ErrorResponses)
 )]

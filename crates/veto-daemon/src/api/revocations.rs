@@ -11,8 +11,8 @@ use serde_json::Value;
 use tracing::info;
 use veto_api::routes::{self, IDEMPOTENT_REPLAYED};
 use veto_api::{
-    BatchItemResult, BatchRequest, BatchResponse, ErrorCode, KeyQuery, LiftResponse, ListQuery, ListResponse,
-    RevokeRequest, RuleResponse,
+    BatchItemResult, BatchRequest, BatchResponse, ErrorCode, KeyQuery, LiftQuery, LiftResponse, ListQuery,
+    ListResponse, RevokeRequest, RuleResponse, Wait, WaitQuery,
 };
 use veto_proto::{KeyDigest, Lift, RevocationRule, RuleError, RuleKind, TokenPolicy, UnixSeconds};
 
@@ -122,6 +122,14 @@ fn if_match(headers: &HeaderMap) -> Result<Option<u64>, ApiError> {
         })
 }
 
+/// The wait for the fleet a write asks for (`?wait=&timeout=`), checked before
+/// anything is written: a bad one is `invalid_query` and writes nothing.
+pub fn wait_of(state: &AppState, query: &WaitQuery) -> Result<Option<Wait>, ApiError> {
+    query
+        .wait(state.settings.fleet.max_wait)
+        .map_err(|error| ApiError::new(ErrorCode::InvalidQuery, error.to_string()))
+}
+
 /// Validates, publishes and audits one revocation.
 pub(crate) async fn revoke_one(
     state: &AppState,
@@ -157,21 +165,28 @@ pub(crate) async fn revoke_one(
 /// Revoke tokens.
 #[utoipa::path(
     post, path = "/v1/revocations", tag = "revocations",
+    params(WaitQuery),
     request_body = RevokeRequest,
     responses(
-        (status = 201, description = "Stored (or already covered by a stored rule: same answer, header Idempotent-Replayed)", body = RuleResponse),
+        (status = 201, description = "Stored (or already covered by a stored rule: same answer, header Idempotent-Replayed). With `wait`: once every live instance in scope applied it, or at the timeout with `applied_by.complete` false and the laggards named (stored either way)", body = RuleResponse),
     ),
     security(("bearer" = []))
 )]
 pub async fn revoke(
     State(state): State<Arc<AppState>>,
     Authenticated(principal): Authenticated,
+    ApiQuery(query): ApiQuery<WaitQuery>,
     ApiJson(request): ApiJson<Value>,
 ) -> Result<Response, ApiError> {
     principal.require(Permission::Revoke)?;
+    let wait = wait_of(&state, &query)?;
     state.rate_limiter.check(&principal.name)?;
     let (stored, outcome) = revoke_one(&state, &principal, request).await?;
-    let mut response = (StatusCode::CREATED, Json(rule_response(stored))).into_response();
+    let mut body = rule_response(stored);
+    if let Some(wait) = &wait {
+        body.applied_by = Some(state.fleet.wait_for(body.sequence, wait).await);
+    }
+    let mut response = (StatusCode::CREATED, Json(body)).into_response();
     if outcome == Outcome::AlreadyCovered {
         response
             .headers_mut()
@@ -186,18 +201,21 @@ const BATCH_CONCURRENCY: usize = 64;
 /// Revoke many at once, with a result per item.
 #[utoipa::path(
     post, path = "/v1/revocations/batch", tag = "revocations",
+    params(WaitQuery),
     request_body = BatchRequest,
     responses(
-        (status = 200, description = "A result per item; an invalid item publishes nothing", body = BatchResponse),
+        (status = 200, description = "A result per item; an invalid item publishes nothing. With `wait`: once every live instance in scope applied every stored item, or at the timeout (see `applied_by`)", body = BatchResponse),
     ),
     security(("bearer" = []))
 )]
 pub async fn revoke_batch(
     State(state): State<Arc<AppState>>,
     Authenticated(principal): Authenticated,
+    ApiQuery(query): ApiQuery<WaitQuery>,
     ApiJson(batch): ApiJson<BatchRequest<Value>>,
 ) -> Result<Json<BatchResponse>, ApiError> {
     principal.require(Permission::Revoke)?;
+    let wait = wait_of(&state, &query)?;
     let max = state.settings.api.max_batch_items;
     if batch.revocations.len() > max {
         return Err(ApiError::payload_too_large(format!(
@@ -212,7 +230,7 @@ pub async fn revoke_batch(
         ));
     }
     state.rate_limiter.check(&principal.name)?;
-    let results = futures_util::stream::iter(batch.revocations)
+    let results: Vec<BatchItemResult> = futures_util::stream::iter(batch.revocations)
         .map(|item| {
             let (state, principal) = (&state, &principal);
             async move {
@@ -233,7 +251,15 @@ pub async fn revoke_batch(
         .buffered(BATCH_CONCURRENCY)
         .collect()
         .await;
-    Ok(Json(BatchResponse { results }))
+    let highest_stored = results
+        .iter()
+        .filter_map(|item| item.stored.as_ref().map(|stored| stored.sequence))
+        .max();
+    let applied_by = match (&wait, highest_stored) {
+        (Some(wait), Some(sequence)) => Some(state.fleet.wait_for(sequence, wait).await),
+        _ => None,
+    };
+    Ok(Json(BatchResponse { results, applied_by }))
 }
 
 /// A keyed route with the value in its path takes none in its query.
@@ -264,15 +290,11 @@ pub(crate) async fn lift_key(
     kind: &str,
     value: Option<String>,
     query: KeyQuery,
+    wait: &WaitQuery,
     headers: &HeaderMap,
 ) -> Result<Json<LiftResponse>, ApiError> {
     principal.require(Permission::Lift)?;
-    if query.min_sequence.is_some() {
-        return Err(ApiError::new(
-            ErrorCode::InvalidQuery,
-            "min_sequence applies to reads",
-        ));
-    }
+    let wait = wait_of(state, wait)?;
     let (kind, value) = key_of(kind, value)?;
     let if_match = if_match(headers)?;
     let lift = Lift {
@@ -295,44 +317,56 @@ pub(crate) async fn lift_key(
         .map_err(publish_error)?;
     metrics::counter!(names::MUTATIONS_TOTAL, "action" => "lift", "outcome" => "published").increment(1);
     info!(target: "veto::audit", action = "lift", principal = %principal.name, kind = %kind, digest = %digest, sequence);
-    Ok(Json(LiftResponse { lifted, sequence }))
+    let applied_by = match &wait {
+        Some(wait) => Some(state.fleet.wait_for(sequence, wait).await),
+        None => None,
+    };
+    Ok(Json(LiftResponse {
+        lifted,
+        sequence,
+        applied_by,
+    }))
 }
 
 /// Lift (un-revoke) a rule.
 #[utoipa::path(
     delete, path = "/v1/revocations/{kind}/{value}", tag = "revocations",
-    params(("kind" = String, Path, description = "jti, sub or sid"), ("value" = String, Path, description = "The claim value (percent-encoded)"), KeyQuery,
+    params(("kind" = String, Path, description = "jti, sub or sid"), ("value" = String, Path, description = "The claim value (percent-encoded)"), LiftQuery,
            ("If-Match" = Option<String>, Header, description = "The rule's ETag from GET: lift only that version")),
-    responses((status = 200, description = "Lifted", body = LiftResponse)),
+    responses((status = 200, description = "Lifted (with `wait`: once every live instance in scope applied the lift, or at the timeout; see `applied_by`)", body = LiftResponse)),
     security(("bearer" = []))
 )]
 pub async fn lift(
     State(state): State<Arc<AppState>>,
     Authenticated(principal): Authenticated,
     ApiPath((kind, value)): ApiPath<(String, String)>,
-    ApiQuery(query): ApiQuery<KeyQuery>,
+    ApiQuery(query): ApiQuery<LiftQuery>,
     headers: HeaderMap,
 ) -> Result<Json<LiftResponse>, ApiError> {
-    only_in_the_path(&query)?;
-    lift_key(&state, &principal, &kind, Some(value), query, &headers).await
+    let wait = query.wait_query();
+    let key = query.key_query();
+    only_in_the_path(&key)?;
+    lift_key(&state, &principal, &kind, Some(value), key, &wait, &headers).await
 }
 
 /// Lift an `all` rule, or a key's rule with its value in the query (`?value=`).
 #[utoipa::path(
     delete, path = "/v1/revocations/{kind}", tag = "revocations",
-    params(("kind" = String, Path, description = "all; or jti, sub, sid with ?value="), KeyQuery),
-    responses((status = 200, description = "Lifted", body = LiftResponse)),
+    params(("kind" = String, Path, description = "all; or jti, sub, sid with ?value="), LiftQuery),
+    responses((status = 200, description = "Lifted (with `wait`: see `applied_by`)", body = LiftResponse)),
     security(("bearer" = []))
 )]
 pub async fn lift_all(
     State(state): State<Arc<AppState>>,
     Authenticated(principal): Authenticated,
     ApiPath(kind): ApiPath<String>,
-    ApiQuery(mut query): ApiQuery<KeyQuery>,
+    ApiQuery(query): ApiQuery<LiftQuery>,
     headers: HeaderMap,
 ) -> Result<Json<LiftResponse>, ApiError> {
-    let value = query.value.take();
-    lift_key(&state, &principal, &kind, value, query, &headers).await
+    let wait = query.wait_query();
+    let mut key = query.key_query();
+    let value = key.value.take();
+    lift_key(&state, &principal, &kind, value, key, &wait, &headers).await
 }
 
 async fn get_key(

@@ -408,6 +408,7 @@ async fn try_lift(state: &AppState, session: &SignedIn, form: &LiftForm) -> Resu
         kind.as_str(),
         value.map(str::to_owned),
         query,
+        &veto_api::WaitQuery::default(),
         &if_match,
     )
     .await?;

@@ -4,8 +4,8 @@
 //! Pages are rendered on the server and every form works without JavaScript; the one
 //! hand-written script (`static/console.js`) only adds live updates (Server-Sent
 //! Events) and confirmations. Pages: the overview (live rules by kind, the stream's
-//! last sequence, this daemon's freshness, changes arriving live, a slot for the fleet
-//! summary), find and act (look up, revoke, lift), the paged rule list, and the token
+//! last sequence, this daemon's freshness, changes arriving live, the fleet summary),
+//! find and act (look up, revoke, lift), the paged rule list, and the token
 //! inspector.
 //!
 //! **Templates: maud, not askama.** Both check templates at compile time and escape by

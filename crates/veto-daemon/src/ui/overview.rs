@@ -1,8 +1,9 @@
 //! The overview, and its live event stream (`GET /ui/events`, Server-Sent Events).
 //!
 //! The page shows live rules by kind, the stream's last sequence, what this daemon has
-//! applied and how fresh it is, the latest changes, and a marked slot for the fleet
-//! summary. The stream sends each change as the replica applies it (`change`), the
+//! applied and how fresh it is, the latest changes, and the fleet summary (the service
+//! instances that report presence: how many, in which state, by service, and the ones
+//! not fresh by name). The stream sends each change as the replica applies it (`change`), the
 //! same figures every two seconds (`status`), and `end` once the session has ended;
 //! it closes at shutdown so that an open page never holds the graceful drain. Without
 //! JavaScript the page is still whole; it just does not move.
@@ -19,6 +20,7 @@ use axum::response::{Html, IntoResponse, Response};
 use futures_util::Stream;
 use maud::html;
 use tokio::sync::broadcast::error::RecvError;
+use veto_api::{FleetResponse, InstanceState};
 use veto_proto::RuleKind;
 
 use super::error::UiError;
@@ -44,13 +46,51 @@ fn live_field(kind: RuleKind) -> &'static str {
     }
 }
 
+/// The fleet in one sentence (the overview's live figure `fleet-summary`).
+fn fleet_summary(fleet: &FleetResponse) -> String {
+    if fleet.instances == 0 {
+        return "No service instance reports presence (lists started with ListConfig::reporting_as appear here)."
+            .to_owned();
+    }
+    let plural = |count: u64, one: &str, many: &str| {
+        if count == 1 {
+            format!("1 {one}")
+        } else {
+            format!("{count} {many}")
+        }
+    };
+    let states: Vec<String> = InstanceState::EVERY
+        .into_iter()
+        .map(|state| {
+            format!(
+                "{} {}",
+                fleet.by_state.get(state),
+                state.as_str().replace('_', " ")
+            )
+        })
+        .collect();
+    format!(
+        "{} of {}: {}; largest lag {}.",
+        plural(fleet.instances, "instance", "instances"),
+        plural(fleet.services.len() as u64, "service", "services"),
+        states.join(", "),
+        plural(fleet.max_lag, "sequence", "sequences"),
+    )
+}
+
 async fn figures(state: &AppState) -> Figures {
+    figures_and_fleet(state).await.0
+}
+
+/// The figures, and the fleet view they were taken with.
+async fn figures_and_fleet(state: &AppState) -> (Figures, FleetResponse) {
     let stats = state.list.stats();
     let stream_last_sequence = tokio::time::timeout(Duration::from_secs(1), state.publisher.stream_info())
         .await
         .ok()
         .and_then(Result::ok)
         .map(|info| info.state.last_sequence);
+    let fleet = state.fleet.view(stream_last_sequence);
     let freshness = match state.list.freshness() {
         Some(at) => {
             let age = SystemTime::now().duration_since(at).unwrap_or_default();
@@ -78,7 +118,8 @@ async fn figures(state: &AppState) -> Figures {
     figures.insert("applied-sequence", stats.last_sequence.to_string());
     figures.insert("freshness", freshness);
     figures.insert("condition", condition.to_owned());
-    figures
+    figures.insert("fleet-summary", fleet_summary(&fleet));
+    (figures, fleet)
 }
 
 fn change_item(change: &LiveChange) -> maud::Markup {
@@ -88,8 +129,19 @@ fn change_item(change: &LiveChange) -> maud::Markup {
 /// `GET /ui`: the overview.
 pub async fn page(State(state): State<Arc<AppState>>, session: SignedIn) -> Result<Response, UiError> {
     session.principal.require(Permission::Read)?;
-    let figures = figures(&state).await;
+    let (figures, fleet) = figures_and_fleet(&state).await;
     let field = |name: &str| figures.get(name).cloned().unwrap_or_default();
+    let not_fresh: Vec<(&str, &veto_api::InstanceView)> = fleet
+        .services
+        .iter()
+        .flat_map(|service| {
+            service
+                .instances
+                .iter()
+                .map(move |instance| (service.service.as_str(), instance))
+        })
+        .filter(|(_, instance)| instance.state != InstanceState::Fresh)
+        .collect();
     let recent = state.console.feed.recent();
     let content = html! {
         div.grid {
@@ -130,11 +182,46 @@ pub async fn page(State(state): State<Arc<AppState>>, session: SignedIn) -> Resu
             }
             p #no-events hidden[!recent.is_empty()] { "No change applied since this daemon started." }
         }
-        // FLEET SLOT: the fleet summary (which services applied what, and how fresh
-        // they are) arrives with presence receipts, another issue; it goes here.
-        section.card.slot #fleet data-slot="fleet" aria-labelledby="fleet-heading" {
+        // The fleet slot: the service instances that report presence (crate::fleet).
+        section.card #fleet data-slot="fleet" aria-labelledby="fleet-heading" {
             h2 #fleet-heading { "Fleet" }
-            p { "Fleet summary: not available yet. Once services report presence, this shows how many instances have applied the stream's last sequence, and how fresh each is." }
+            p data-field="fleet-summary" { (field("fleet-summary")) }
+            @if !fleet.services.is_empty() {
+                table #fleet-services {
+                    caption { "Instances by service (the stream's last sequence: " (fleet.stream_last_sequence) ")" }
+                    thead {
+                        tr {
+                            th scope="col" { "Service" }
+                            th scope="col" { "Instances" }
+                            @for state in InstanceState::EVERY { th scope="col" { (state.as_str().replace('_', " ")) } }
+                            th scope="col" { "Lowest applied sequence" }
+                        }
+                    }
+                    tbody {
+                        @for service in &fleet.services {
+                            tr data-service=(service.service) {
+                                th scope="row" { (service.service) }
+                                td { (service.instances.len()) }
+                                @for state in InstanceState::EVERY { td { (service.by_state.get(state)) } }
+                                td { (service.min_applied_sequence) }
+                            }
+                        }
+                    }
+                }
+            }
+            @if !not_fresh.is_empty() {
+                h3 { "Not fresh" }
+                ul #fleet-laggards {
+                    @for (service, instance) in &not_fresh {
+                        li data-instance=(format!("{service}/{}", instance.instance)) {
+                            (service) "/" (instance.instance) ": " (instance.state.as_str().replace('_', " "))
+                            ", applied " (instance.applied_sequence) " (" (instance.lag) " behind), last report "
+                            (instance.last_seen_ms) " ms ago"
+                        }
+                    }
+                }
+            }
+            p.hint { "From the instances' presence reports (advisory). The API: GET /v1/fleet; a write with ?wait=fleet answers once every live instance has applied it." }
         }
     };
     let flash = state.console.sessions.take_flash(session.key);

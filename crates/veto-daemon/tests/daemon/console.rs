@@ -11,7 +11,6 @@
 //! Tab, typing and Enter. Every page visited is saved under
 //! `target/console-screenshots/`.
 
-use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use reqwest::StatusCode;
@@ -22,40 +21,6 @@ use veto_proto::{RuleKind, UnixSeconds};
 
 use crate::browser::{Browser, enter};
 use crate::support::*;
-
-/// Lines the daemon logs during a test (at debug and above), to check what they hold.
-#[derive(Clone, Default)]
-struct CapturedLogs(Arc<Mutex<Vec<u8>>>);
-
-impl std::io::Write for CapturedLogs {
-    fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().expect("log buffer").extend_from_slice(bytes);
-        Ok(bytes.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
-
-impl CapturedLogs {
-    /// Captures this process's log lines; `None` if a subscriber was already installed
-    /// (tests sharing a process under `cargo test`), when nothing can be checked.
-    fn install() -> Option<CapturedLogs> {
-        let logs = CapturedLogs::default();
-        let writer = logs.clone();
-        tracing_subscriber::fmt()
-            .with_max_level(tracing::Level::DEBUG)
-            .with_ansi(false)
-            .with_writer(move || writer.clone())
-            .try_init()
-            .ok()
-            .map(|()| logs)
-    }
-
-    fn text(&self) -> String {
-        String::from_utf8_lossy(&self.0.lock().expect("log buffer")).into_owned()
-    }
-}
 
 /// A service's view of the list: its own replica from the stream.
 async fn service_list(app: &TestApp) -> RevocationList {
@@ -583,6 +548,47 @@ async fn sign_in_over_http(app: &TestApp, http: &reqwest::Client, credential: &s
     assert_eq!(overview.status(), StatusCode::OK);
     let csrf = csrf_in(&overview.text().await.expect("body"));
     (session, csrf)
+}
+
+#[tokio::test]
+async fn the_overview_fills_the_fleet_slot_with_the_reporting_instances() {
+    let app = spawn_app().await;
+    let http = no_redirects();
+    let (session, _) = sign_in_over_http(&app, &http, ADMIN_KEY).await;
+    let overview = || async {
+        within(
+            10,
+            "overview",
+            http.get(app.url("/ui")).header(COOKIE, &session).send(),
+        )
+        .await
+        .expect("response")
+        .text()
+        .await
+        .expect("body")
+    };
+    let empty = overview().await;
+    assert!(
+        empty.contains(r#"id="fleet""#) && empty.contains(r#"data-slot="fleet""#),
+        "the marked slot is there"
+    );
+    assert!(empty.contains("No service instance reports presence"), "{empty}");
+
+    let client = within(10, "connect", app.nats.connect()).await.expect("connect");
+    let list = RevocationList::start(
+        client,
+        ListConfig::default()
+            .reporting_as("orders", "orders-1")
+            .presence_heartbeat(Duration::from_millis(300)),
+    )
+    .expect("a reporting list");
+    within(30, "ready", list.ready()).await;
+    eventually(20, "the overview shows orders-1", || async {
+        let page = overview().await;
+        page.contains("1 instance of 1 service: 1 fresh, 0 lagging, 0 stale, 0 not ready")
+            && page.contains(r#"data-service="orders""#)
+    })
+    .await;
 }
 
 #[tokio::test]

@@ -6,6 +6,7 @@ mod bad_input;
 mod browser;
 mod connections;
 mod console;
+mod fleet;
 mod idp;
 mod logging;
 mod oauth;

@@ -3,14 +3,12 @@
 //! `api()` for the rest).
 
 use std::collections::HashMap;
-use std::io::Write;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use async_nats::jetstream::{self, Context};
 use reqwest::{Method, RequestBuilder, Response};
 use serde_json::Value;
-use tracing_subscriber::fmt::MakeWriter;
 use veto_api::AdminClient;
 use veto_daemon::auth::{ApiKeyEntry, Permission, hash_api_key};
 use veto_daemon::config::{AdminJwtSection, JwtSection, Settings};
@@ -187,31 +185,15 @@ pub fn now() -> i64 {
     veto_proto::UnixSeconds::now().0
 }
 
-/// Every log line at info and above, kept in memory: installed as the process's global
-/// subscriber (nextest runs each test in its own process, so it is this test's).
+/// Lines the daemon logs during a test, to check what they hold: installed as the
+/// process's global subscriber (nextest runs each test in its own process, so it is
+/// this test's).
 #[derive(Clone, Default)]
-pub struct Captured(Arc<Mutex<Vec<u8>>>);
+pub struct CapturedLogs(Arc<Mutex<Vec<u8>>>);
 
-impl Captured {
-    pub fn install() -> Captured {
-        let captured = Captured::default();
-        let subscriber = tracing_subscriber::fmt()
-            .with_writer(captured.clone())
-            .with_max_level(tracing::Level::INFO)
-            .with_ansi(false)
-            .finish();
-        let _ = tracing::subscriber::set_global_default(subscriber);
-        captured
-    }
-
-    pub fn text(&self) -> String {
-        String::from_utf8_lossy(&self.0.lock().expect("lock")).into_owned()
-    }
-}
-
-impl Write for Captured {
+impl std::io::Write for CapturedLogs {
     fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().expect("lock").extend_from_slice(bytes);
+        self.0.lock().expect("log buffer").extend_from_slice(bytes);
         Ok(bytes.len())
     }
     fn flush(&mut self) -> std::io::Result<()> {
@@ -219,9 +201,28 @@ impl Write for Captured {
     }
 }
 
-impl<'a> MakeWriter<'a> for Captured {
-    type Writer = Captured;
-    fn make_writer(&'a self) -> Captured {
-        self.clone()
+impl CapturedLogs {
+    /// Captures this process's log lines at debug and above.
+    pub fn install() -> Option<CapturedLogs> {
+        CapturedLogs::install_at(tracing::Level::DEBUG)
+    }
+
+    /// Captures this process's log lines at `level` and above; `None` if a subscriber
+    /// was already installed (tests sharing a process under `cargo test`), when nothing
+    /// can be checked.
+    pub fn install_at(level: tracing::Level) -> Option<CapturedLogs> {
+        let logs = CapturedLogs::default();
+        let writer = logs.clone();
+        tracing_subscriber::fmt()
+            .with_max_level(level)
+            .with_ansi(false)
+            .with_writer(move || writer.clone())
+            .try_init()
+            .ok()
+            .map(|()| logs)
+    }
+
+    pub fn text(&self) -> String {
+        String::from_utf8_lossy(&self.0.lock().expect("log buffer")).into_owned()
     }
 }
