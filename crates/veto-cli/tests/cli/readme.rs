@@ -169,6 +169,7 @@ impl ScriptRun {
             .env_remove("VETO_API_KEY")
             .env_remove("VETO_TOKEN")
             .env_remove("VETO_NATS_URL")
+            .env_remove("VETO_VERIFY_KEYS")
             .env("NO_PROXY", "127.0.0.1,localhost")
             .output()
             .expect("bash runs");
