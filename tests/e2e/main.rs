@@ -7,6 +7,7 @@ mod cluster;
 mod cut_off;
 mod daemon_sigkill;
 mod deploy;
+mod fleet;
 mod idp_logout;
 mod layer;
 mod lifts_and_expiry;
