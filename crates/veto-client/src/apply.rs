@@ -32,22 +32,12 @@ pub(crate) struct Incoming<'a> {
 /// told to the observer.
 pub(crate) fn apply(state: &ListState, replica: &Replica, message: &Incoming<'_>, serving: bool) {
     let sequence = message.sequence;
-    let vouched = match (&state.config.signed_here, message.key_id, message.signature) {
-        (Some(here), Some(key_id), Some(signature)) => {
-            here.signed(message.subject, message.payload, key_id, signature)
-        }
-        _ => false,
-    };
-    let event = if vouched {
-        veto_proto::Event::decode_keyed(message.subject, message.payload).map_err(|error| error.code())
-    } else {
-        state.config.trust.open(
-            message.subject,
-            message.payload,
-            message.key_id,
-            message.signature,
-        )
-    };
+    let event = state.config.trust.open(
+        message.subject,
+        message.payload,
+        message.key_id,
+        message.signature,
+    );
     let observer = state.config.observer.as_deref().filter(|_| serving);
     let change = match &event {
         Ok(KeyedEvent::Rule(rule, digest)) => {

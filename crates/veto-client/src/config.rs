@@ -89,25 +89,12 @@ pub struct ListConfig {
     /// The JetStream domain to read from (a leaf node's own, for a service in a
     /// region); none: the account's.
     pub js_domain: Option<String>,
-    /// Events this process signed itself, applied without verifying their signature
-    /// again (the daemon's own replica). Default none.
-    pub signed_here: Option<Arc<dyn SignedHere>>,
     /// Who this list reports as on its presence subject ([`crate::presence`]); `None`:
     /// it reports nothing. Default none.
     pub presence: Option<PresenceIdentity>,
     /// How often a reporting list reports when nothing changes (it also reports within
     /// milliseconds of applying a new stream sequence). Default 5 s; 100 ms to 1 h.
     pub presence_heartbeat: Duration,
-}
-
-/// Knows the events this process signed: the exact bytes and signature it produced.
-/// An event it vouches for is one whose signature verification would pass (its own
-/// key signed exactly these bytes), so a list skips the Ed25519 verification (tens of
-/// µs) for it. Used by the daemon, whose replica applies every event it publishes.
-pub trait SignedHere: Send + Sync + std::fmt::Debug {
-    /// Whether this process signed exactly `subject` and `payload`, producing
-    /// `signature` under `key_id`.
-    fn signed(&self, subject: &str, payload: &[u8], key_id: &str, signature: &str) -> bool;
 }
 
 /// Who a list reports as: its service, and this instance of it.
@@ -132,7 +119,6 @@ impl Default for ListConfig {
             bootstrap: Bootstrap::Snapshot,
             snapshot_bucket: None,
             js_domain: None,
-            signed_here: None,
             presence: None,
             presence_heartbeat: ListConfig::DEFAULT_PRESENCE_HEARTBEAT,
         }
@@ -187,13 +173,6 @@ impl ListConfig {
     /// The same configuration, applying only events signed by `keys`.
     pub fn signed_by(mut self, keys: VerificationKeys) -> Self {
         self.trust = EventTrust::SignedBy(keys);
-        self
-    }
-
-    /// The same configuration, applying events `here` signed without verifying them
-    /// again.
-    pub fn signed_here(mut self, here: Arc<dyn SignedHere>) -> Self {
-        self.signed_here = Some(here);
         self
     }
 

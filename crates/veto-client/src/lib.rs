@@ -96,7 +96,7 @@ mod watcher;
 #[doc = include_str!("../../../README.md")]
 pub struct ReadmeExamples;
 
-pub use config::{Bootstrap, EventTrust, ListConfig, PresenceIdentity, SignedHere, StalePolicy};
+pub use config::{Bootstrap, EventTrust, ListConfig, PresenceIdentity, StalePolicy};
 pub use error::ClientError;
 pub use list::RevocationList;
 pub use observer::{Change, Observer};

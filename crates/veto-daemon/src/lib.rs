@@ -155,9 +155,7 @@ impl Application {
                 Some(list) => VerificationKeys::parse(list)?,
                 None => VerificationKeys::new(),
             };
-            list_config = list_config
-                .signed_by(trusted.with_key(signer.key_id(), &signer.public_key())?)
-                .signed_here(Arc::clone(signer) as Arc<dyn veto_client::SignedHere>);
+            list_config = list_config.signed_by(trusted.with_key(signer.key_id(), &signer.public_key())?);
         }
         let list = RevocationList::start(client.clone(), list_config)?;
         let authenticator =

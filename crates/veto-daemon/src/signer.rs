@@ -2,10 +2,8 @@
 //! key id in a header. Only the daemon signs, so only the daemon compiles this; readers
 //! verify with [`veto_proto::VerificationKeys`].
 
-use std::collections::{HashMap, VecDeque};
 use std::fmt;
 use std::path::Path;
-use std::sync::Mutex;
 
 use async_nats::HeaderMap;
 use aws_lc_rs::signature::{Ed25519KeyPair, KeyPair};
@@ -18,29 +16,6 @@ use veto_proto::{KEY_ID_HEADER, SIGNATURE_HEADER, SigningKeyError, VerificationK
 pub struct EventSigner {
     key_id: String,
     pair: Ed25519KeyPair,
-    /// What it signed lately, for its own replica ([`veto_client::SignedHere`]).
-    recent: Mutex<RecentSignatures>,
-}
-
-/// The signatures of the latest events signed, each with the SHA-256 of the bytes it
-/// covers, oldest first; at most [`RECENT_SIGNATURES`]. An event the replica applies is
-/// looked up (and forgotten) once: a hit costs a hash of about 300 bytes (0.3 µs)
-/// where verifying costs an Ed25519 verification (tens of µs); this is what lets one
-/// daemon store more than 20,000 signed rules per second (`benches/run`, ingest).
-#[derive(Default)]
-struct RecentSignatures {
-    by_signature: HashMap<String, [u8; 32]>,
-    order: VecDeque<String>,
-}
-
-/// Events remembered for the replica: a few seconds of the fastest ingest.
-const RECENT_SIGNATURES: usize = 16_384;
-
-fn input_digest(subject: &str, payload: &[u8]) -> [u8; 32] {
-    let digest = aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, &signing_input(subject, payload));
-    let mut out = [0u8; 32];
-    out.copy_from_slice(digest.as_ref());
-    out
 }
 
 impl fmt::Debug for EventSigner {
@@ -62,7 +37,6 @@ impl EventSigner {
         Ok(EventSigner {
             key_id: key_id.to_owned(),
             pair,
-            recent: Mutex::new(RecentSignatures::default()),
         })
     }
 
@@ -110,42 +84,20 @@ impl EventSigner {
         URL_SAFE_NO_PAD.encode(self.pair.sign(input).as_ref())
     }
 
-    /// Adds the key id and signature headers for an event on `subject`, and
-    /// remembers the event for [`veto_client::SignedHere`].
+    /// Adds the key id and signature headers for an event on `subject`, and remembers
+    /// the signature as good ([`veto_proto::known_good`]): this process's own replica
+    /// applies the event without an Ed25519 verification (it made the signature).
     pub fn sign_into(&self, subject: &str, payload: &[u8], headers: &mut HeaderMap) {
-        let signature = self.sign(&signing_input(subject, payload));
+        let input = signing_input(subject, payload);
+        let signature = self.pair.sign(&input);
+        let mut public_key = [0u8; 32];
+        public_key.copy_from_slice(self.pair.public_key().as_ref());
+        veto_proto::known_good::remember(&public_key, signature.as_ref(), &input);
         headers.insert(KEY_ID_HEADER, self.key_id.as_str());
-        headers.insert(SIGNATURE_HEADER, signature.as_str());
-        let digest = input_digest(subject, payload);
-        let mut recent = self
-            .recent
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
-        if recent.by_signature.insert(signature.clone(), digest).is_none() {
-            recent.order.push_back(signature);
-        }
-        while recent.order.len() > RECENT_SIGNATURES {
-            if let Some(oldest) = recent.order.pop_front() {
-                recent.by_signature.remove(&oldest);
-            }
-        }
-    }
-}
-
-impl veto_client::SignedHere for EventSigner {
-    fn signed(&self, subject: &str, payload: &[u8], key_id: &str, signature: &str) -> bool {
-        if key_id != self.key_id {
-            return false;
-        }
-        let remembered = self
-            .recent
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .by_signature
-            .remove(signature);
-        // The order queue keeps the signature until it ages out; a removed entry
-        // there is skipped then.
-        remembered.is_some_and(|digest| digest == input_digest(subject, payload))
+        headers.insert(
+            SIGNATURE_HEADER,
+            URL_SAFE_NO_PAD.encode(signature.as_ref()).as_str(),
+        );
     }
 }
 
@@ -172,28 +124,5 @@ mod tests {
         );
         assert!(EventSigner::from_seed("k", "not base64 at all!").is_err());
         assert!(EventSigner::from_seed("bad id", &EventSigner::generate_seed()).is_err());
-    }
-
-    #[test]
-    fn it_vouches_only_for_the_exact_bytes_it_signed_once() {
-        use veto_client::SignedHere as _;
-        let signer = EventSigner::from_seed("k1", &EventSigner::generate_seed()).unwrap();
-        let mut headers = HeaderMap::new();
-        signer.sign_into("veto.v1.tick", b"payload", &mut headers);
-        let signature = headers.get(SIGNATURE_HEADER).unwrap().as_str().to_owned();
-        for (subject, payload, key_id, what) in [
-            ("veto.v1.tick", &b"payload!"[..], "k1", "other bytes"),
-            ("veto.v1.other", &b"payload"[..], "k1", "another subject"),
-            ("veto.v1.tick", &b"payload"[..], "k2", "another key id"),
-        ] {
-            signer.sign_into("veto.v1.tick", b"payload", &mut HeaderMap::new());
-            assert!(!signer.signed(subject, payload, key_id, &signature), "{what}");
-        }
-        signer.sign_into("veto.v1.tick", b"payload", &mut HeaderMap::new());
-        assert!(signer.signed("veto.v1.tick", b"payload", "k1", &signature));
-        assert!(
-            !signer.signed("veto.v1.tick", b"payload", "k1", &signature),
-            "once: a second delivery is verified"
-        );
     }
 }

@@ -63,6 +63,7 @@ pub mod digest;
 pub mod error;
 pub mod history;
 pub mod kind;
+pub mod known_good;
 pub mod policy;
 pub mod presence;
 pub mod rule;
