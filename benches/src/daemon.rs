@@ -33,6 +33,8 @@ impl BenchDaemon {
     pub async fn start(nats_url: &str, adjust: impl FnOnce(&mut Settings)) -> anyhow::Result<BenchDaemon> {
         let mut settings = test_settings(nats_url);
         settings.daemon_id = Some("veto-bench".to_owned());
+        // As shipped, not the tests' fast ticks.
+        settings.api.tick_interval = Settings::default().api.tick_interval;
         let key = TestSigningKey::new("veto-bench");
         key.apply(&mut settings);
         adjust(&mut settings);

@@ -65,7 +65,7 @@ impl Plan {
                 propagation_rounds: 50,
                 fleet_clients: vec![100],
                 fleet_rounds: 50,
-                fleet_idle_seconds: 3,
+                fleet_idle_seconds: 5,
                 cold_start_clients: 100,
                 replay_design_clients: 100,
                 receipt_rounds: 50,

@@ -13,4 +13,5 @@ mod layer;
 mod lifts_and_expiry;
 mod nats_restarts;
 mod propagation;
+mod regions;
 mod storm;

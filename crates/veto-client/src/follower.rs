@@ -46,11 +46,17 @@ use crate::snapshots;
 
 /// How often the follower sweeps, checks for a rebuild, and listens for silence.
 const HOUSEKEEPING_INTERVAL: Duration = Duration::from_millis(500);
-/// A live feed silent for this long (daemons tick every second) asks the stream where
+/// A live feed silent for longer than 7/10 of the list's `max_staleness` (daemons tick
+/// at least twice within it: every 5 s by default, against 10 s) asks the stream where
 /// it stands. Doubles while the silence lasts (no daemon running), up to
-/// [`SILENCE_MAX`].
-const SILENCE: Duration = Duration::from_secs(3);
+/// [`SILENCE_MAX`]; never less than [`SILENCE_MIN`].
+const SILENCE_MIN: Duration = Duration::from_secs(1);
 const SILENCE_MAX: Duration = Duration::from_secs(30);
+
+/// The silence after which a list asks the stream where it stands.
+fn silence_of(state: &ListState) -> Duration {
+    (state.config.max_staleness * 7 / 10).clamp(SILENCE_MIN, SILENCE_MAX)
+}
 const BACKOFF_MIN: Duration = Duration::from_millis(100);
 const BACKOFF_MAX: Duration = Duration::from_secs(5);
 
@@ -83,13 +89,14 @@ struct Follower {
 
 pub(crate) async fn run(state: Arc<ListState>, client: async_nats::Client) {
     let reader = DirectReader::new(client.clone(), state.config.js_domain.as_deref());
+    let silence = silence_of(&state);
     let mut follower = Follower {
         state,
         reader,
         serving: None,
         ahead: BTreeMap::new(),
         last_message_at: Instant::now(),
-        silence: SILENCE,
+        silence,
         last_sweep: Instant::now(),
         rebuild: None,
         last_went_back_check: Instant::now(),
@@ -176,7 +183,7 @@ impl Follower {
     /// if it is ahead; dropped if already applied.
     async fn on_live(&mut self, message: async_nats::Message) {
         self.last_message_at = Instant::now();
-        self.silence = SILENCE;
+        self.silence = silence_of(&self.state);
         let Some(stored) = stored_of(&message) else {
             debug!(subject = %message.subject, "a live message without its stream sequence; ignored");
             return;

@@ -316,6 +316,32 @@ impl Application {
     }
 }
 
+/// `vetod --create-region-mirrors`: a region's mirrors on the leaf node at
+/// `settings.nats`, of the stream and snapshot bucket the settings name, in the hub's
+/// domain `hub_domain`.
+pub async fn create_region_mirrors(
+    settings: &Settings,
+    hub_domain: &str,
+    snapshot_max_bytes: i64,
+) -> anyhow::Result<()> {
+    let policy = settings.token_policy();
+    let stream = StreamSettings::new(&settings.stream.name, &policy, 1)?;
+    let client = nats::connect(&settings.nats).await?;
+    let bucket = settings.snapshot.bucket.clone().unwrap_or_else(|| {
+        ListConfig::default()
+            .stream_name(&settings.stream.name)
+            .snapshot_bucket_name()
+    });
+    nats::ensure_region_mirrors(
+        &jetstream::new(client),
+        &stream,
+        hub_domain,
+        &bucket,
+        snapshot_max_bytes,
+    )
+    .await
+}
+
 /// How long stopping waits for the last flush to NATS.
 fn flush_limit(grace: std::time::Duration) -> std::time::Duration {
     grace.min(std::time::Duration::from_secs(2))

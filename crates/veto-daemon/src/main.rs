@@ -31,6 +31,10 @@ async fn main() -> anyhow::Result<()> {
         tracing::info!(before, after, "raised the open-file limit to the hard limit");
     }
     let settings = cli.settings().context("reading settings")?;
+    if cli.create_region_mirrors {
+        return veto_daemon::create_region_mirrors(&settings, &cli.hub_domain, cli.snapshot_mirror_max_bytes)
+            .await;
+    }
     let app = Application::build(settings).await?;
     tracing::info!(address = %app.local_addr(), "vetod listening");
     reload_api_keys_on_sighup(cli, app.state());

@@ -36,6 +36,90 @@ pub fn jetstream_config(settings: &StreamSettings) -> Config {
     }
 }
 
+/// A region's mirror of the stream, in the region's own JetStream domain (a leaf node):
+/// what the region's services load and fill gaps from. It keeps what the stream keeps
+/// (one message per subject, the same `max_age`), answers direct gets, and republishes
+/// nothing: live messages reach the region from the hub's republish, through the leaf
+/// connection. A mirror keeps the hub's stream sequences, so a service sees one
+/// sequence space whichever it reads.
+pub fn region_mirror_config(settings: &StreamSettings, hub_domain: &str) -> Config {
+    Config {
+        name: settings.name.clone(),
+        description: Some(format!(
+            "veto revocation list: mirror of {} in JetStream domain {hub_domain}",
+            settings.name
+        )),
+        mirror: Some(hub_source(&settings.name, hub_domain)),
+        max_messages_per_subject: settings.max_msgs_per_subject,
+        max_age: settings.max_age,
+        num_replicas: 1,
+        storage: StorageType::File,
+        discard: DiscardPolicy::Old,
+        allow_direct: true,
+        ..Default::default()
+    }
+}
+
+/// A region's mirror of the snapshot bucket's stream (`OBJ_<bucket>`). A mirror does
+/// not see the hub's purges of a replaced snapshot's chunks, so it is bounded by bytes
+/// (`max_bytes`, oldest first): keep it above twice the largest snapshot (about 23 MB
+/// per million rules).
+pub fn region_snapshot_mirror_config(bucket: &str, hub_domain: &str, max_bytes: i64) -> Config {
+    let name = veto_client::snapshots::bucket_stream(bucket);
+    Config {
+        name: name.clone(),
+        description: Some(format!(
+            "veto snapshots: mirror of {name} in JetStream domain {hub_domain}"
+        )),
+        mirror: Some(hub_source(&name, hub_domain)),
+        max_bytes,
+        num_replicas: 1,
+        storage: StorageType::File,
+        discard: DiscardPolicy::Old,
+        allow_direct: true,
+        allow_rollup: true,
+        ..Default::default()
+    }
+}
+
+/// The stream `name` of JetStream domain `domain`, as a mirror's source (through the
+/// domain's API prefix: servers take no `domain` field).
+fn hub_source(name: &str, domain: &str) -> stream::Source {
+    stream::Source {
+        name: name.to_owned(),
+        external: Some(stream::External {
+            api_prefix: format!("$JS.{domain}.API"),
+            delivery_prefix: None,
+        }),
+        ..Default::default()
+    }
+}
+
+/// Creates (or updates) a region's mirrors of the stream and of the snapshot bucket,
+/// through `js` (a connection to the region's leaf node, in its own domain).
+pub async fn ensure_region_mirrors(
+    js: &jetstream::Context,
+    settings: &StreamSettings,
+    hub_domain: &str,
+    bucket: &str,
+    snapshot_max_bytes: i64,
+) -> anyhow::Result<()> {
+    for config in [
+        region_mirror_config(settings, hub_domain),
+        region_snapshot_mirror_config(bucket, hub_domain, snapshot_max_bytes),
+    ] {
+        let name = config.name.clone();
+        js.get_or_create_stream(config.clone())
+            .await
+            .map_err(|error| anyhow::anyhow!("creating the mirror {name}: {error}"))?;
+        js.update_stream(config)
+            .await
+            .map_err(|error| anyhow::anyhow!("updating the mirror {name}: {error}"))?;
+        info!(stream = %name, hub_domain, "region mirror in place");
+    }
+    Ok(())
+}
+
 /// Connects with the configured credentials and TLS; fails after `connect_timeout`.
 pub async fn connect(settings: &NatsSettings) -> anyhow::Result<async_nats::Client> {
     let mut options = async_nats::ConnectOptions::new()

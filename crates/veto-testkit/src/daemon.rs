@@ -47,6 +47,9 @@ pub fn test_settings(nats_urls: &str) -> Settings {
     };
     settings.nats.url = nats_urls.to_owned();
     settings.api.publish_timeout = Duration::from_secs(2);
+    // Ticks every second (production: 5 s), so that tests see freshness and staleness
+    // within their short `max_staleness`.
+    settings.api.tick_interval = Duration::from_secs(1);
     settings.rate_limit.per_second = 0;
     settings.auth.api_keys = vec![admin_key_entry()];
     settings

@@ -73,6 +73,13 @@ impl NatsServerBuilder {
         self
     }
 
+    /// Returns from [`NatsServerBuilder::start`] once the client port is open, without
+    /// waiting for the JetStream API (a config with accounts needs credentials for it).
+    pub fn ready_when_listening(mut self) -> Self {
+        self.readiness = Readiness::Listening;
+        self
+    }
+
     /// Starts the server and waits until it is ready.
     pub async fn start(self) -> Result<NatsServer, TestkitError> {
         let binary = binary::server_binary()?;
