@@ -84,20 +84,20 @@ pub async fn run(plan: &Plan, report: &mut Report) -> anyhow::Result<()> {
 
 /// The server process's CPU time and resident memory, from `/proc`.
 #[derive(Clone, Copy, Debug)]
-struct ServerProbe {
+pub(crate) struct ServerProbe {
     pid: u32,
     ticks_per_second: f64,
 }
 
 impl ServerProbe {
-    fn of(server: &NatsServer) -> anyhow::Result<ServerProbe> {
+    pub(crate) fn of(server: &NatsServer) -> anyhow::Result<ServerProbe> {
         let pid = server
             .pid()
             .ok_or_else(|| anyhow!("nats-server is not running"))?;
         ServerProbe::of_pid(pid)
     }
 
-    fn of_pid(pid: u32) -> anyhow::Result<ServerProbe> {
+    pub(crate) fn of_pid(pid: u32) -> anyhow::Result<ServerProbe> {
         let ticks_per_second = std::process::Command::new("getconf")
             .arg("CLK_TCK")
             .output()
@@ -112,7 +112,7 @@ impl ServerProbe {
     }
 
     /// User plus system CPU time so far.
-    fn cpu(self) -> anyhow::Result<Duration> {
+    pub(crate) fn cpu(self) -> anyhow::Result<Duration> {
         let stat = std::fs::read_to_string(format!("/proc/{}/stat", self.pid))?;
         // `pid (comm) state ...`: utime and stime are fields 14 and 15, the 12th and
         // 13th after the command's closing parenthesis.

@@ -42,6 +42,8 @@ pub async fn run(plan: &Plan, report: &mut Report) -> anyhow::Result<()> {
     let server = timeout(NATS_START_TIMEOUT, veto_testkit::NatsServer::start())
         .await
         .context("nats-server did not start in time")??;
+    let probe = crate::fleet::ServerProbe::of(&server)?;
+    let this_process = crate::fleet::ServerProbe::of_pid(std::process::id())?;
     let daemon = BenchDaemon::start(&server.url(), |_| {}).await?;
     let mut values = (FIRST_INDEX..).map(|index| uuid_like_string(Namespace::DaemonJti, index));
 
@@ -51,9 +53,13 @@ pub async fn run(plan: &Plan, report: &mut Report) -> anyhow::Result<()> {
         .collect();
     let (warm_up, timed) = batches.split_at(BATCHES_IN_FLIGHT);
     let _ = send_batches(&daemon, warm_up).await?;
+    let (server_before, here_before) = (probe.cpu()?, this_process.cpu()?);
     let started = Instant::now();
     let (stored, failed) = send_batches(&daemon, timed).await?;
     let elapsed = started.elapsed();
+    let per_rule = |cpu: Duration| cpu.as_secs_f64() * 1e6 / stored.max(1) as f64;
+    let server_cpu = per_rule(probe.cpu()?.saturating_sub(server_before));
+    let here_cpu = per_rule(this_process.cpu()?.saturating_sub(here_before));
     let offered = timed.len() * INGEST_BATCH_ITEMS;
     report.add(Figure::target(
         "ingest.batch_api",
@@ -66,6 +72,13 @@ pub async fn run(plan: &Plan, report: &mut Report) -> anyhow::Result<()> {
             failures(failed)
         ),
     ));
+
+    report.add(
+        Figure::info("ingest.batch_cpu_per_rule", server_cpu + here_cpu, "us").baseline(format!(
+            "nats-server {server_cpu:.1} us + vetod and the client {here_cpu:.1} us (2 cores: {:.0} rules/s at most)",
+            2e6 / (server_cpu + here_cpu)
+        )),
+    );
 
     // Through single requests.
     let singles: Vec<String> = values
