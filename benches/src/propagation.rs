@@ -131,12 +131,7 @@ pub async fn run(plan: &Plan, report: &mut Report) -> anyhow::Result<()> {
     // stream by core subscription now, and `fleet.*` states the target against the core
     // fan-out floor at the same fleet size.
     report.add(
-        Figure::info(
-            format!("propagation.veto_p99_over_raw_p99.{label}"),
-            ratio,
-            "x",
-        )
-        .baseline(format!(
+        Figure::info(format!("propagation.veto_p99_over_raw_p99.{label}"), ratio, "x").baseline(format!(
             "was <= {MAX_FLOOR_MULTIPLE} x one consumer's p99; see fleet.p99_over_core_floor"
         )),
     );
