@@ -2,8 +2,10 @@
 //! workspace's built `vetod`, on free ports, two at once as two developers on one host
 //! would), and against it the README's block of CLI examples exactly as written, with
 //! only the addresses, the data directory and `cargo run -q -p veto-cli --` replaced.
-//! Every other shell line of the README must be a script that exists, or a command
-//! this test knows how to check; the Rust example is a doc-test of `veto-client`.
+//! The example service the README names runs too, against `scripts/run`, with the
+//! environment the README lists. Every other shell line of the README must be a script
+//! that exists, or a command this test knows how to check; the Rust example is a
+//! doc-test of `veto-client`.
 
 use std::io::Read;
 use std::path::{Path, PathBuf};
@@ -268,6 +270,7 @@ async fn every_other_readme_shell_line_names_something_real() {
                     "--example",
                     name,
                 ] => {
+                    // Run in `the_readme_example_service_refuses_a_token_once_revoked`.
                     let example = root().join(format!("crates/veto-client/examples/{name}.rs"));
                     assert!(example.is_file(), "{line}: no {}", example.display());
                 }
@@ -281,5 +284,158 @@ async fn every_other_readme_shell_line_names_something_real() {
                 [] => {}
             }
         }
+    }
+}
+
+/// The example binary the workspace's test build made (`cargo test` builds examples;
+/// veto-client's dev-dependency on itself turns on `axum`), next to this test's binary.
+fn example_binary(name: &str) -> PathBuf {
+    let exe = std::env::current_exe().expect("the test binary");
+    let profile = exe
+        .parent()
+        .and_then(Path::parent)
+        .expect("target/<profile>/deps");
+    let binary = profile.join("examples").join(name);
+    assert!(
+        binary.is_file(),
+        "{} was not built: run the tests through `scripts/test` (it builds examples)",
+        binary.display()
+    );
+    binary
+}
+
+/// `line` without its ANSI colour codes (the example logs for a terminal).
+fn plain(line: &str) -> String {
+    let mut text = String::with_capacity(line.len());
+    let mut chars = line.chars();
+    while let Some(c) = chars.next() {
+        if c == '\u{1b}' {
+            // CSI: ESC [ parameters, ended by a letter.
+            for c in chars.by_ref() {
+                if c.is_ascii_alphabetic() {
+                    break;
+                }
+            }
+        } else {
+            text.push(c);
+        }
+    }
+    text
+}
+
+#[tokio::test]
+async fn the_readme_example_service_refuses_a_token_once_revoked() {
+    // As the README says: `scripts/run` going, the example started with the environment
+    // its comment lists, and an identity provider whose JWKS it trusts.
+    let run = ScriptRun::start().await;
+    let issuer = veto_testkit::TestIssuer::new("https://idp.test");
+    let jwks = veto_testkit::JwksServer::start(&issuer)
+        .await
+        .expect("a JWKS server");
+    let public_key = run.file("dev-signing-public-key");
+    assert!(!public_key.trim().is_empty(), "scripts/run wrote its public key");
+
+    let mut command = Command::new(example_binary("axum_service"));
+    command
+        .env("VETO_NATS_URL", &run.nats_url)
+        .env("VETO_VERIFY_KEYS", format!("dev:{}", public_key.trim()))
+        .env("VETO_JWKS_URL", jwks.url())
+        .env("VETO_ISSUER", issuer.issuer())
+        .env("VETO_AUDIENCE", "orders")
+        .env("LISTEN", "127.0.0.1:0")
+        .stdout(Stdio::piped())
+        .stderr(std::fs::File::create(run.data.path().join("example.err")).expect("a stderr file"));
+    let mut child = KillOnDrop(command.spawn().expect("the example starts"));
+    let stdout = child.0.stdout.take().expect("stdout");
+    let (sender, receiver) = tokio::sync::oneshot::channel();
+    let logged = std::sync::Arc::new(std::sync::Mutex::new(String::new()));
+    let log = logged.clone();
+    std::thread::spawn(move || {
+        use std::io::BufRead;
+        let mut sender = Some(sender);
+        for line in std::io::BufReader::new(stdout).lines().map_while(Result::ok) {
+            let line = plain(&line);
+            if let Ok(mut log) = log.lock() {
+                log.push_str(&line);
+                log.push('\n');
+            }
+            let address = line
+                .split_once("address=")
+                .and_then(|(_, rest)| rest.split_whitespace().next())
+                .filter(|_| line.contains("listening"));
+            if let Some(address) = address
+                && let Some(sender) = sender.take()
+            {
+                let _ = sender.send(address.to_owned());
+            }
+        }
+    });
+    let address = within(60, "the example service listens", receiver)
+        .await
+        .unwrap_or_else(|_| {
+            panic!(
+                "the example ended early:\n{}{}",
+                logged.lock().map(|log| log.clone()).unwrap_or_default(),
+                run.file("example.err")
+            )
+        });
+    let url = format!("http://{address}/whoami");
+
+    let claims = issuer.claims("orders", Duration::from_secs(600));
+    let jti = claims["jti"].as_str().expect("a jti").to_owned();
+    let token = issuer.mint(&claims);
+    let http = reqwest::Client::new();
+    let whoami = || async {
+        let response = http
+            .get(&url)
+            .bearer_auth(&token)
+            .send()
+            .await
+            .expect("the example answers");
+        let status = response.status().as_u16();
+        let challenge = response
+            .headers()
+            .get("www-authenticate")
+            .and_then(|value| value.to_str().ok())
+            .unwrap_or_default()
+            .to_owned();
+        (status, challenge, response.text().await.unwrap_or_default())
+    };
+    let (status, _, body) = whoami().await;
+    assert_eq!(status, 200, "a valid token passes: {body}");
+    assert!(body.contains("user-1"), "the handler sees the claims: {body}");
+    let anonymous = http.get(&url).send().await.expect("the example answers");
+    assert_eq!(anonymous.status().as_u16(), 401, "no token, no entry");
+
+    let key = run.file("dev-api-key");
+    let admin = AdminClient::at(&run.url, Some(key.trim())).expect("client");
+    let request = veto_api::RevokeRequest::new(veto_proto::RuleKind::Jti, Some(&jti));
+    within(10, "revoke", admin.revoke(&request))
+        .await
+        .expect("revoke");
+    let refused = async {
+        loop {
+            let (status, challenge, _) = whoami().await;
+            if status != 200 {
+                return (status, challenge);
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    };
+    let (status, challenge) = within(10, "the example refuses the revoked token", refused).await;
+    // RFC 6750: an invalid token, and no more (the caller learns nothing of the list).
+    assert_eq!(
+        (status, challenge.as_str()),
+        (401, r#"Bearer error="invalid_token""#)
+    );
+}
+
+/// A child killed (and reaped) when the test ends, however it ends.
+struct KillOnDrop(Child);
+
+impl Drop for KillOnDrop {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
     }
 }
