@@ -15,6 +15,7 @@
 //! - [`fleet`]: `GET /v1/fleet` ([`FleetResponse`]), and what writes wait for
 //!   ([`WaitQuery`]) and answer with ([`AppliedBy`]).
 //! - [`idp`]: the identity-provider receivers' requests and spec-defined error bodies.
+//! - [`instant`]: instants as the CLI and the console read and show them.
 //! - [`routes`]: paths, headers, and [`routes::ROUTES`]: every operation with every
 //!   status it can answer.
 //! - `client` (feature `client`): [`AdminClient`].
@@ -37,6 +38,7 @@ pub mod client;
 pub mod error;
 pub mod fleet;
 pub mod idp;
+pub mod instant;
 pub mod revocations;
 pub mod routes;
 pub mod status;

@@ -16,14 +16,14 @@ use axum::response::{Html, IntoResponse, Redirect, Response};
 use maud::{Markup, html};
 use serde::Deserialize;
 use serde_json::json;
-use veto_api::KeyQuery;
+use veto_api::{KeyQuery, instant};
 use veto_proto::{RuleKind, UnixSeconds};
 
 use super::error::UiError;
 use super::extract::{Posted, SignedIn};
 use super::layout::{self, Chrome, Section, csrf_field, kind_options, may, or_none, when};
+use super::paths;
 use super::session::Flash;
-use super::{instant, paths};
 use crate::api::revocations;
 use crate::auth::Permission;
 use crate::index::StoredRule;

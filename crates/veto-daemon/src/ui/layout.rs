@@ -12,10 +12,10 @@ use veto_proto::{RuleKind, UnixSeconds};
 
 use super::assets::{SCRIPT_PATH, STYLE_PATH, script_integrity, style_integrity};
 use super::extract::SignedIn;
-use super::instant;
 use super::paths;
 use super::session::Flash;
 use crate::auth::{Permission, Principal};
+use veto_api::instant;
 
 /// The console's sections, for the navigation.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

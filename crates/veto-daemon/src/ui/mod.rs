@@ -33,8 +33,8 @@
 //!   [`extract`]: signed-in requests, CSRF-checked forms, cookies; [`error`]: what a
 //!   failed request shows.
 //! - [`layout`]: the page shell; [`assets`]: the script, the style sheet and the
-//!   security headers; [`instant`]: instants in forms and on pages; [`token`]: reading
-//!   a pasted JWT.
+//!   security headers (instants in forms and on pages: [`veto_api::instant`], as the CLI
+//!   reads them); [`token`]: reading a pasted JWT.
 //! - Pages: [`signin`], [`overview`] (with the live event stream; [`feed`] is the
 //!   observer that feeds it), [`find`], [`rules`], [`inspect`].
 
@@ -44,7 +44,6 @@ pub mod extract;
 pub mod feed;
 pub mod find;
 pub mod inspect;
-pub mod instant;
 pub mod layout;
 pub mod overview;
 pub mod rules;
