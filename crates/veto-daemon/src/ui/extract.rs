@@ -219,6 +219,17 @@ pub fn parse_form<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, UiError> {
         .map_err(|error| UiError::new(StatusCode::BAD_REQUEST, format!("the form is not valid: {error}")))
 }
 
+/// Parses a page's query string (absent: every field's default), refusing it as a
+/// console page does rather than with axum's plain-text rejection.
+pub fn parse_query<T: DeserializeOwned>(query: Option<&str>) -> Result<T, UiError> {
+    serde_urlencoded::from_str(query.unwrap_or_default()).map_err(|error| {
+        UiError::new(
+            StatusCode::BAD_REQUEST,
+            format!("the query is not valid: {error}"),
+        )
+    })
+}
+
 impl<T: DeserializeOwned> FromRequest<Arc<AppState>> for Posted<T> {
     type Rejection = UiError;
 

@@ -20,7 +20,7 @@ use veto_api::{KeyQuery, instant};
 use veto_proto::{RuleKind, UnixSeconds};
 
 use super::error::UiError;
-use super::extract::{Posted, SignedIn};
+use super::extract::{Posted, SignedIn, parse_query};
 use super::layout::{self, Chrome, Section, csrf_field, kind_options, may, or_none, when};
 use super::paths;
 use super::session::Flash;
@@ -273,13 +273,7 @@ pub async fn page(
     RawQuery(query): RawQuery,
 ) -> Result<Response, UiError> {
     session.principal.require(Permission::Read)?;
-    let query: FindQuery =
-        serde_urlencoded::from_str(query.as_deref().unwrap_or_default()).map_err(|error| {
-            UiError::new(
-                StatusCode::BAD_REQUEST,
-                format!("the query is not valid: {error}"),
-            )
-        })?;
+    let query: FindQuery = parse_query(query.as_deref())?;
     let status = match given(&query.kind).map(parse_kind) {
         Some(Err(error)) => error.status(),
         _ => StatusCode::OK,

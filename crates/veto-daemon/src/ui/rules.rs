@@ -15,7 +15,7 @@ use serde::Deserialize;
 use veto_proto::{KeyDigest, RuleKind, UnixSeconds};
 
 use super::error::UiError;
-use super::extract::SignedIn;
+use super::extract::{SignedIn, parse_query};
 use super::find::{find_url, given, parse_kind};
 use super::layout::{self, Chrome, Section, kind_options, or_none, when};
 use super::paths;
@@ -126,13 +126,7 @@ pub async fn page(
     RawQuery(query): RawQuery,
 ) -> Result<Response, UiError> {
     session.principal.require(Permission::Read)?;
-    let query: RulesQuery =
-        serde_urlencoded::from_str(query.as_deref().unwrap_or_default()).map_err(|error| {
-            UiError::new(
-                StatusCode::BAD_REQUEST,
-                format!("the query is not valid: {error}"),
-            )
-        })?;
+    let query: RulesQuery = parse_query(query.as_deref())?;
     let kind = given(&query.kind).map(parse_kind).transpose()?;
     let iss = given(&query.iss);
     let after = given(&query.cursor).map(parse_cursor).transpose()?;
