@@ -260,6 +260,7 @@ pub(crate) async fn write_snapshot(
         },
         &held,
         &[],
+        None,
     );
     drop(held);
     let bytes = snapshot.encode_signed(signer.key_id(), |input| signer.sign_raw(input));

@@ -384,6 +384,25 @@ impl Follower {
         let (state, reader) = (Arc::clone(&self.state), self.reader.clone());
         let sizes = serving.replica.live_values();
         let (done, receiver) = oneshot::channel();
+        self.rebuild = Some(receiver);
+        // An observer that keeps every rule in full (the daemon's index) gives the
+        // rules as of what the serving replica applied: no stream read, no signature
+        // verified again. Taken here, between two changes, so that it is exactly that.
+        let held = self
+            .state
+            .config
+            .observer
+            .as_ref()
+            .and_then(|observer| observer.snapshot(Replica::bloom_capacities(sizes)));
+        if let Some(held) = held {
+            tokio::task::spawn_blocking(move || {
+                let built = Replica::from_snapshot(&held, UnixSeconds::now())
+                    .inspect_err(|error| warn!(%error, "cannot rebuild the bloom filters from the observer"))
+                    .ok();
+                let _ = done.send(built.map(|replica| (Arc::new(replica), held.sequence)));
+            });
+            return;
+        }
         tokio::spawn(async move {
             let built = match load(&state, &reader, false, Some(sizes)).await {
                 Ok((replica, _)) if !replica.needs_rebuild() => Some(replica),
@@ -399,7 +418,6 @@ impl Follower {
                 (replica, applied)
             }));
         });
-        self.rebuild = Some(receiver);
     }
 
     /// A rebuilt replica reads up to the serving one's sequence, then replaces it.

@@ -10,6 +10,7 @@ use std::sync::Arc;
 
 use veto_client::{Change, Observer};
 use veto_proto::UnixSeconds;
+use veto_proto::snapshot::Snapshot;
 
 /// Tells every observer it holds, in the order given.
 pub struct Fanout {
@@ -46,6 +47,12 @@ impl Observer for Fanout {
         for observer in &self.observers {
             observer.reset();
         }
+    }
+
+    fn snapshot(&self, bloom_capacities: [usize; 3]) -> Option<Snapshot> {
+        self.observers
+            .iter()
+            .find_map(|observer| observer.snapshot(bloom_capacities))
     }
 }
 

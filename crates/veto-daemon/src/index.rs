@@ -18,7 +18,10 @@ use std::time::Duration;
 
 use tokio::sync::{Notify, watch};
 use veto_client::{Change, Observer};
+use veto_proto::snapshot::Snapshot;
 use veto_proto::{Applied, KeyDigest, Lift, RevocationRule, RuleKind, UnixSeconds};
+
+use crate::capture::{SnapshotOrigin, from_rules};
 
 /// A live rule as the stream holds it.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -236,6 +239,19 @@ fn live_rule(view: &KeyView, now: UnixSeconds) -> Option<StoredRule> {
 }
 
 impl Observer for RuleIndex {
+    /// The index keeps every live rule in full: its rules are what the list refills its
+    /// bloom filters from.
+    fn snapshot(&self, bloom_capacities: [usize; 3]) -> Option<Snapshot> {
+        let (sequence, rules, tombstones) = self.live_state(UnixSeconds::now());
+        let origin = SnapshotOrigin {
+            stream: "",
+            stream_created_unix_ns: 0,
+            sequence,
+            daemon: "",
+        };
+        Some(from_rules(origin, &rules, &tombstones, Some(bloom_capacities)))
+    }
+
     fn observe(&self, change: &Change<'_>) {
         let mut keys = self.keys.write().unwrap_or_else(|poison| poison.into_inner());
         let sequence = match *change {

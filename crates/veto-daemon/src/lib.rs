@@ -21,6 +21,8 @@
 //! - [`index`]: every live rule in full, kept from what the replica applies;
 //!   [`repair`]: publishes a key's state again when something else sits on its subject;
 //!   [`snapshot`]: writes the whole list, signed once, for fast bootstrap;
+//!   [`capture`]: the index's rules as a snapshot (for the writer, and for the
+//!   daemon's own list when its bloom filters fill up);
 //!   [`issuers`]: the issuers a rule may be scoped to.
 //! - [`api`]: routes, handlers, extractors and the OpenAPI document; [`error`]: the
 //!   one error type (codes from `veto-api`); [`idempotency`]: `Idempotency-Key` on
@@ -58,6 +60,7 @@
 
 pub mod api;
 pub mod auth;
+pub mod capture;
 pub mod config;
 pub mod error;
 pub mod fanout;

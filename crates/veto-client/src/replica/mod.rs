@@ -112,20 +112,21 @@ impl Replica {
         Replica::with_capacities([expected_rules, 0, 0])
     }
 
+    /// How many keys the bloom filters of a replica sized for `expected` `jti`, `sub`
+    /// and `sid` rules hold: room to grow by half before a filter's false-positive rate
+    /// climbs; a `jti` filter holds at least 16k keys (24 KB), so a list that starts
+    /// empty does not rebuild at once.
+    pub fn bloom_capacities(expected: [usize; 3]) -> [usize; 3] {
+        let [jti, sub, sid] = expected.map(|expected| expected.saturating_add(expected / 2));
+        [jti.max(16_384), sub, sid]
+    }
+
     /// An empty replica sized for about this many `jti`, `sub` and `sid` rules.
     pub fn with_capacities(expected: [usize; 3]) -> Replica {
-        // Room to grow by half before a filter's false-positive rate climbs; a `jti`
-        // filter holds at least 16k keys (24 KB), so a list that starts empty does not
-        // rebuild at once.
-        let bloom = |expected: usize, floor: usize| {
-            KindBloom::new(Bloom::with_capacity((expected + expected / 2).max(floor)), 0)
-        };
+        let [jti, sub, sid] = Replica::bloom_capacities(expected)
+            .map(|capacity| KindBloom::new(Bloom::with_capacity(capacity), 0));
         Replica {
-            blooms: [
-                bloom(expected[0], 16_384),
-                bloom(expected[1], 0),
-                bloom(expected[2], 0),
-            ],
+            blooms: [jti, sub, sid],
             jti: exact_map(expected[0]),
             sub: exact_map(0),
             sid: exact_map(0),

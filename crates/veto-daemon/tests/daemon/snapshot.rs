@@ -199,3 +199,88 @@ async fn http_snapshot_and_changes_rebuild_the_list_in_another_process() {
     .expect_err("a limit of 0");
     assert_eq!(error.code(), Some(ErrorCode::InvalidQuery));
 }
+
+/// The daemon's own list refills its bloom filters from its index, never by reading the
+/// stream again (which verifies every event's signature again: half the CPU of a batch
+/// ingest, `benches/run`). Proof: the refill completes while NATS is stopped.
+#[tokio::test]
+async fn the_daemon_refills_its_bloom_filters_from_its_index_without_nats() {
+    let server = within(30, "nats-server", NatsServer::start())
+        .await
+        .expect("nats-server starts");
+    let key = TestSigningKey::new("refill-1");
+    let mut settings = veto_testkit::daemon::test_settings(&server.url());
+    key.apply(&mut settings);
+    // Short-lived rules expire at their `exp`, so that they die together.
+    settings.tokens.leeway = std::time::Duration::ZERO;
+    let daemon = veto_testkit::TestDaemon::start_with(settings).await;
+    let admin = daemon.admin();
+    let state = daemon.state();
+
+    // One rule that stays, then 5,000 that expire in a few seconds: dead keys
+    // outnumbering live ones (and more than 4,096) make the list refill its filters.
+    let keeper = revoke_jti(&admin, "keeper").await;
+    let exp = UnixSeconds(UnixSeconds::now().0 + 10);
+    let mut last = keeper;
+    for chunk in 0..5 {
+        let batch = veto_api::BatchRequest {
+            revocations: (0..1_000)
+                .map(|index| RevokeRequest {
+                    exp: Some(exp),
+                    ..RevokeRequest::new(RuleKind::Jti, Some(&format!("short-{chunk}-{index}")))
+                })
+                .collect(),
+        };
+        let answer = within(60, "a batch", admin.revoke_batch(&batch))
+            .await
+            .expect("stored");
+        for item in &answer.body.results {
+            let stored = item.stored.as_ref().expect("every item stored");
+            last = last.max(stored.sequence);
+        }
+    }
+    assert!(
+        state
+            .index
+            .wait_for(last, std::time::Duration::from_secs(30))
+            .await,
+        "the daemon's list applied every rule"
+    );
+    assert_eq!(
+        state.list.rebuilds(),
+        0,
+        "nothing to refill yet (the writes took until {:?}; the rules expire at {exp:?})",
+        UnixSeconds::now()
+    );
+
+    server.pause();
+    let refilled = async {
+        while state.list.rebuilds() == 0 {
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        }
+    };
+    let outcome = tokio::time::timeout(std::time::Duration::from_secs(20), refilled).await;
+    server.resume();
+    assert!(
+        outcome.is_ok(),
+        "the filters were refilled with NATS stopped (rules expire at {exp:?}, now {:?})",
+        UnixSeconds::now()
+    );
+    let facts = |jti| veto_client::TokenFacts {
+        jti: Some(jti),
+        ..veto_client::TokenFacts::default()
+    };
+    // Fresh again once NATS answers (a stale list may refuse to say).
+    let settled = async {
+        while state.list.check(&facts("keeper")) != veto_client::Verdict::Revoked(RuleKind::Jti) {
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        }
+    };
+    within(20, "the refilled list still holds the live rule", settled).await;
+    assert_eq!(
+        state.list.check(&facts("short-0-0")),
+        veto_client::Verdict::Allowed,
+        "an expired rule is gone"
+    );
+    daemon.stop().await;
+}
