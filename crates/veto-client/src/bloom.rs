@@ -18,7 +18,7 @@ use std::sync::atomic::{AtomicU32, Ordering};
 
 /// Bits per key at the sized capacity: about 0.5 % false positives for a split-block
 /// filter, and 1.5 bytes per rule.
-const BITS_PER_KEY: usize = 12;
+pub const BITS_PER_KEY: usize = 12;
 
 /// The multipliers that spread a key's low 32 bits over the 8 words of its block
 /// (the constants of the Parquet split-block filter specification).

@@ -21,7 +21,7 @@
 //!   another task (as the first did) while the current one serves; it then reads up to
 //!   the current one's sequence and replaces it atomically.
 //!
-//! [`run`] is a loop of named steps: a live message, a finished rebuild, housekeeping.
+//! `run` is a loop of named steps: a live message, a finished rebuild, housekeeping.
 //! Errors never end the task: every read is retried with backoff.
 
 use std::collections::BTreeMap;

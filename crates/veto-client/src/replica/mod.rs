@@ -4,9 +4,9 @@
 //! into the exact set first and set the bloom bits after, so a reader that passes the
 //! filter always finds the entry. Reads take no lock unless the filter says "maybe".
 //!
-//! - [`check`]: the read path, [`Replica::lookup`], whole in one small file.
-//! - [`write`]: the writer's side: apply, forget, sweep.
-//! - [`load`]: a replica from a snapshot.
+//! - `check`: the read path, [`Replica::lookup`], whole in one small file.
+//! - `write`: the writer's side: apply, forget, sweep.
+//! - `load`: a replica from a snapshot.
 //!
 //! The replica keeps no rule in full (no value, no reason): services need none, and the
 //! daemon keeps its own listing index through an [`crate::Observer`].
