@@ -34,10 +34,10 @@ use tokio::sync::oneshot;
 use tokio::time::Instant;
 use tracing::{debug, info, warn};
 use veto_proto::subject::LIVE_SUBJECTS;
-use veto_proto::{KEY_ID_HEADER, SIGNATURE_HEADER, UnixSeconds};
+use veto_proto::{KEY_ID_HEADER, SIGNATURE_HEADER, UnixSeconds, VerificationKeys};
 
 use crate::apply::{Incoming, apply};
-use crate::config::Bootstrap;
+use crate::config::{Bootstrap, EventTrust};
 use crate::direct::{DirectReader, ReadError, StoredMessage, StreamFacts};
 use crate::metrics::names;
 use crate::replica::Replica;
@@ -58,6 +58,12 @@ fn silence_of(state: &ListState) -> Duration {
     (state.config.max_staleness * 7 / 10).clamp(SILENCE_MIN, SILENCE_MAX)
 }
 const BACKOFF_MIN: Duration = Duration::from_millis(100);
+/// Messages verified ahead together, then applied: well under what
+/// [`veto_proto::known_good`] remembers, so that other lists of the process loading
+/// meanwhile do not push them out before they are applied.
+const VERIFY_AHEAD_CHUNK: usize = 2_048;
+/// Fewer messages than this are verified as they are applied (a short tail).
+const VERIFY_AHEAD_MIN: usize = 256;
 const BACKOFF_MAX: Duration = Duration::from_secs(5);
 
 /// A rebuilt replica and the sequence it applied, once its task is done (none: it
@@ -432,9 +438,7 @@ impl Follower {
                 .await
             {
                 Ok(missed) => {
-                    for message in missed {
-                        apply_stored(&self.state, &replica, &message, false);
-                    }
+                    apply_all(&self.state, &replica, &missed, false).await;
                     applied = serving.applied;
                     replica.set_last_sequence(applied);
                 }
@@ -467,6 +471,56 @@ fn stored_of(message: &async_nats::Message) -> Option<StoredMessage> {
         signature: header(SIGNATURE_HEADER),
         payload: message.payload.clone(),
     })
+}
+
+/// Applies `messages`, in order, a chunk at a time, each chunk's signatures verified
+/// ahead on every core ([`verify_ahead`]).
+async fn apply_all(state: &ListState, replica: &Replica, messages: &[StoredMessage], serving: bool) {
+    for chunk in messages.chunks(VERIFY_AHEAD_CHUNK) {
+        verify_ahead(state, chunk).await;
+        for message in chunk {
+            apply_stored(state, replica, message, serving);
+        }
+    }
+}
+
+/// Verifies the signatures of `messages` across the cores, ahead of applying them in
+/// order on one: each good signature is remembered ([`veto_proto::known_good`]), so
+/// applying finds it for 0.4 µs instead of verifying it again (about 40 µs). Nothing
+/// is decided here: a message that fails is verified, and refused, when applied. Why:
+/// a replay (the daemon's start, a service without a usable snapshot) is one Ed25519
+/// verification per event, 13.6× a bare read of the stream at 1M rules on one core.
+async fn verify_ahead(state: &ListState, messages: &[StoredMessage]) {
+    let EventTrust::SignedBy(keys) = &state.config.trust else {
+        return;
+    };
+    let cores = std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get);
+    if cores < 2 || messages.len() < VERIFY_AHEAD_MIN {
+        return;
+    }
+    let share = messages.len().div_ceil(cores);
+    let helpers: Vec<_> = messages[share..]
+        .chunks(share)
+        .map(|part| {
+            let (keys, part) = (keys.clone(), part.to_vec());
+            tokio::task::spawn_blocking(move || verify_each(&keys, &part))
+        })
+        .collect();
+    verify_each(keys, &messages[..share]);
+    for helper in helpers {
+        let _ = helper.await;
+    }
+}
+
+fn verify_each(keys: &VerificationKeys, messages: &[StoredMessage]) {
+    for message in messages {
+        let _ = keys.verify(
+            &message.subject,
+            &message.payload,
+            message.key_id.as_deref(),
+            message.signature.as_deref(),
+        );
+    }
 }
 
 fn apply_stored(state: &ListState, replica: &Replica, message: &StoredMessage, serving: bool) {
@@ -527,12 +581,8 @@ async fn load(
         let Some(last) = batch.last().map(|message| message.sequence) else {
             break;
         };
-        for message in batch
-            .iter()
-            .filter(|message| message.sequence <= facts.last_sequence)
-        {
-            apply_stored(state, &replica, message, serving);
-        }
+        let upto = batch.partition_point(|message| message.sequence <= facts.last_sequence);
+        apply_all(state, &replica, &batch[..upto], serving).await;
         next = last + 1;
     }
     replica.set_last_sequence(facts.last_sequence);
@@ -551,12 +601,10 @@ async fn replay(
 ) -> Result<Arc<Replica>, ReadError> {
     let facts = reader.facts(&state.config.stream_name).await?;
     let replica = Arc::new(Replica::with_capacities(sizes));
-    for message in reader
+    let messages = reader
         .range(&state.config.stream_name, 1, facts.last_sequence)
-        .await?
-    {
-        apply_stored(state, &replica, &message, false);
-    }
+        .await?;
+    apply_all(state, &replica, &messages, false).await;
     replica.set_last_sequence(facts.last_sequence);
     Ok(replica)
 }
