@@ -12,9 +12,10 @@
 //! - the floor: one core publish of a rule event's size until all N subscribers
 //!   received it.
 //!
-//! The server's CPU (user + system, `/proc/<pid>/stat`) is read around each round, so
-//! each side is charged its own rounds; divided by rounds and N, it is the server's
-//! CPU per event per client. This process's CPU, read the same way, is the lists'
+//! The server's CPU (its threads' time on a CPU, in ns: [`ServerProbe::cpu`]) is read
+//! around each round, so each side is charged its own rounds; divided by rounds and N,
+//! it is the server's CPU per event per client. This process's CPU, read the same way
+//! (`getrusage`), is the lists'
 //! (or bare subscribers') side: what one service spends per event, which here N of
 //! them spend on two shared cores. Then the server idles (the daemon still ticks, every
 //! 5 s as shipped) and its CPU is read over a quiet spell. The server's resident memory
@@ -111,8 +112,45 @@ impl ServerProbe {
         })
     }
 
-    /// User plus system CPU time so far.
+    /// User plus system CPU time so far, to the microsecond: `/proc/<pid>/stat`
+    /// counts clock ticks (10 ms), as coarse as a whole round at 100 clients, so each
+    /// thread's time on a CPU is summed from `/proc/<pid>/task/*/schedstat` (ns), and
+    /// this process's own from `getrusage` (which also counts its threads that ended).
     pub(crate) fn cpu(self) -> anyhow::Result<Duration> {
+        if self.pid == std::process::id() {
+            let usage = nix::sys::resource::getrusage(nix::sys::resource::UsageWho::RUSAGE_SELF)?;
+            let micros = |time: nix::sys::time::TimeVal| {
+                u64::try_from(time.tv_sec()).unwrap_or(0) * 1_000_000
+                    + u64::try_from(time.tv_usec()).unwrap_or(0)
+            };
+            return Ok(Duration::from_micros(
+                micros(usage.user_time()) + micros(usage.system_time()),
+            ));
+        }
+        let mut nanos = 0u64;
+        let mut threads = 0usize;
+        for entry in std::fs::read_dir(format!("/proc/{}/task", self.pid))?.flatten() {
+            // A thread that ended meanwhile has no file any more.
+            let Ok(text) = std::fs::read_to_string(entry.path().join("schedstat")) else {
+                continue;
+            };
+            if let Some(on_cpu) = text
+                .split_whitespace()
+                .next()
+                .and_then(|field| field.parse::<u64>().ok())
+            {
+                nanos += on_cpu;
+                threads += 1;
+            }
+        }
+        if threads > 0 {
+            return Ok(Duration::from_nanos(nanos));
+        }
+        self.cpu_ticks()
+    }
+
+    /// User plus system CPU time so far, in clock ticks (where schedstat is missing).
+    fn cpu_ticks(self) -> anyhow::Result<Duration> {
         let stat = std::fs::read_to_string(format!("/proc/{}/stat", self.pid))?;
         // `pid (comm) state ...`: utime and stime are fields 14 and 15, the 12th and
         // 13th after the command's closing parenthesis.
