@@ -489,7 +489,8 @@ async fn apply_all(state: &ListState, replica: &Replica, messages: &[StoredMessa
 /// applying finds it for 0.4 µs instead of verifying it again (about 40 µs). Nothing
 /// is decided here: a message that fails is verified, and refused, when applied. Why:
 /// a replay (the daemon's start, a service without a usable snapshot) is one Ed25519
-/// verification per event, 13.6× a bare read of the stream at 1M rules on one core.
+/// verification per event, 13.6× a bare read of the stream at 1M rules on one core,
+/// 10.1× on two (`benches/run`, bootstrap).
 async fn verify_ahead(state: &ListState, messages: &[StoredMessage]) {
     let EventTrust::SignedBy(keys) = &state.config.trust else {
         return;

@@ -196,9 +196,9 @@ pub struct ApiSection {
     #[serde(with = "humantime_serde")]
     pub publish_timeout: Duration,
     /// How often this daemon publishes a freshness tick. Default 5 s: every service
-    /// receives every tick, so ticks are most of a quiet server's work (about 14 µs
-    /// of its CPU per service per tick on the reference machine: 1.4 % of a core at
-    /// 1,000 services ticking every second, 0.3 % every 5 s; `benches/run`, fleet).
+    /// receives every tick (about 16 µs of the server's CPU per service per tick on
+    /// the reference machine: 1.6 % of a core at 1,000 services ticking every second,
+    /// 0.3 % every 5 s; `benches/run`, fleet).
     /// Keep it at most half the services' `max_staleness` (10 s by default).
     #[serde(with = "humantime_serde")]
     pub tick_interval: Duration,
