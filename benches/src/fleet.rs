@@ -221,7 +221,9 @@ async fn run_fleet(plan: &Plan, count: usize, report: &mut Report) -> anyhow::Re
         }
     }
 
-    // Idle: nothing but the daemon's ticks (every 5 s, as shipped).
+    // Idle: nothing but the daemon's ticks (every 5 s, as shipped), to the lists alone
+    // (the floor's connections closed first).
+    drop(floor);
     tokio::time::sleep(Duration::from_secs(1)).await;
     let before = probe.cpu()?;
     tokio::time::sleep(quiet).await;
@@ -230,7 +232,6 @@ async fn run_fleet(plan: &Plan, count: usize, report: &mut Report) -> anyhow::Re
         clients.iter().all(|list| !list.is_stale()),
         "a list went stale while idle"
     );
-    drop(floor);
     drop(clients);
     daemon.stop().await;
     drop(server);
