@@ -280,6 +280,12 @@ async fn every_other_readme_shell_line_names_something_real() {
                         .map(|meta| std::os::unix::fs::PermissionsExt::mode(&meta.permissions()) & 0o111 != 0)
                         .unwrap_or(false);
                     assert!(executable, "README: {line}: {script} is not an executable script");
+                    // `scripts/run` runs in this file's tests; every other script in CI.
+                    let ci = std::fs::read_to_string(root().join(".ci/run")).expect(".ci/run");
+                    assert!(
+                        *script == "scripts/run" || ci.contains(script),
+                        "README: {line}: CI (.ci/run) does not run {script}"
+                    );
                 }
                 [] => {}
             }
