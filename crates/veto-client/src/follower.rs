@@ -58,13 +58,13 @@ fn silence_of(state: &ListState) -> Duration {
     (state.config.max_staleness * 7 / 10).clamp(SILENCE_MIN, SILENCE_MAX)
 }
 const BACKOFF_MIN: Duration = Duration::from_millis(100);
+const BACKOFF_MAX: Duration = Duration::from_secs(5);
 /// Messages verified ahead together, then applied: well under what
 /// [`veto_proto::known_good`] remembers, so that other lists of the process loading
 /// meanwhile do not push them out before they are applied.
 const VERIFY_AHEAD_CHUNK: usize = 2_048;
 /// Fewer messages than this are verified as they are applied (a short tail).
 const VERIFY_AHEAD_MIN: usize = 256;
-const BACKOFF_MAX: Duration = Duration::from_secs(5);
 
 /// A rebuilt replica and the sequence it applied, once its task is done (none: it
 /// failed, and is tried again).

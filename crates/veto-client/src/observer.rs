@@ -85,7 +85,9 @@ pub trait Observer: Send + Sync + fmt::Debug {
     /// figure wrote 44,000 rules (at about 16k, 25k and 37k), and those replays took
     /// half the CPU (`benches/run`: 8–13k rules/s with them, 22–23k without).
     /// Called by the task that writes the list, between changes, so the snapshot is
-    /// exactly what the serving replica applied up to its `sequence`.
+    /// exactly what the serving replica applied up to its `sequence`; the list applies
+    /// nothing meanwhile (at 1M rules about as long as building a snapshot to write,
+    /// under a second), once per growth of the filters by half.
     fn snapshot(&self, bloom_capacities: [usize; 3]) -> Option<Snapshot> {
         let _ = bloom_capacities;
         None
