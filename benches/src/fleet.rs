@@ -42,7 +42,7 @@ use veto_testkit::{NatsServer, TestSigningKey};
 
 use crate::bootstrap::{publish_rules, write_snapshot};
 use crate::daemon::BenchDaemon;
-use crate::measure::percentile;
+use crate::measure::{P50_P99, add_latencies, percentile};
 use crate::plan::Plan;
 use crate::propagation::propagate;
 use crate::report::{Bound, Figure, Report};
@@ -238,30 +238,23 @@ async fn run_fleet(plan: &Plan, count: usize, report: &mut Report) -> anyhow::Re
 
     veto.sort_unstable();
     core.sort_unstable();
-    let ms = |duration: Duration| duration.as_secs_f64() * 1e3;
     let at_target = count == TARGET_CLIENTS;
     let label = format!("{count}_clients");
-    for (what, quantile) in [("p50", 0.5), ("p99", 0.99)] {
-        report.add(
-            Figure::info(
-                format!("fleet.veto_{what}.{label}"),
-                ms(percentile(&veto, quantile)),
-                "ms",
-            )
-            .baseline(format!(
-                "POST -> Revoked in all {count} lists, {} rounds",
-                veto.len()
-            )),
-        );
-        report.add(
-            Figure::info(
-                format!("fleet.core_floor_{what}.{label}"),
-                ms(percentile(&core, quantile)),
-                "ms",
-            )
-            .baseline(format!("core publish -> all {count} subscribers")),
-        );
-    }
+    let suffix = format!(".{label}");
+    add_latencies(
+        report,
+        ("fleet.veto_", &suffix),
+        &veto,
+        P50_P99,
+        &format!("POST -> Revoked in all {count} lists, {} rounds", veto.len()),
+    );
+    add_latencies(
+        report,
+        ("fleet.core_floor_", &suffix),
+        &core,
+        P50_P99,
+        &format!("core publish -> all {count} subscribers"),
+    );
     let p99_ratio = percentile(&veto, 0.99).as_secs_f64() / percentile(&core, 0.99).as_secs_f64();
     report.add(Figure::target(
         format!("fleet.p99_over_core_floor.{label}"),

@@ -153,6 +153,37 @@ pub fn micros(duration: Duration) -> f64 {
     duration.as_secs_f64() * 1e6
 }
 
+/// Milliseconds as a float, for printing.
+pub fn millis(duration: Duration) -> f64 {
+    duration.as_secs_f64() * 1e3
+}
+
+/// The quantiles a latency figure reports.
+pub const P50_P99: &[(&str, f64)] = &[("p50", 0.5), ("p99", 0.99)];
+/// The same, with the worst round.
+pub const P50_P99_MAX: &[(&str, f64)] = &[("p50", 0.5), ("p99", 0.99), ("max", 1.0)];
+
+/// Adds one information figure in ms per quantile of `sorted` (durations, sorted), each
+/// named `{prefix}{quantile}{suffix}` (`propagation.veto_` `p99` `.100_clients`).
+pub fn add_latencies(
+    report: &mut crate::report::Report,
+    (prefix, suffix): (&str, &str),
+    sorted: &[Duration],
+    quantiles: &[(&str, f64)],
+    baseline: &str,
+) {
+    for (what, quantile) in quantiles {
+        report.add(
+            crate::report::Figure::info(
+                format!("{prefix}{what}{suffix}"),
+                millis(percentile(sorted, *quantile)),
+                "ms",
+            )
+            .baseline(baseline.to_owned()),
+        );
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -34,7 +34,7 @@ use veto_client::{ListConfig, RevocationList, TokenFacts, Verdict};
 use veto_proto::{Event, UnixSeconds};
 
 use crate::daemon::BenchDaemon;
-use crate::measure::percentile;
+use crate::measure::{P50_P99, P50_P99_MAX, add_latencies, percentile};
 use crate::plan::Plan;
 use crate::report::{Figure, Report};
 use crate::workload::{Namespace, jti_rule, uuid_like_string};
@@ -93,39 +93,29 @@ pub async fn run(plan: &Plan, report: &mut Report) -> anyhow::Result<()> {
     veto.sort_unstable();
     raw.sort_unstable();
     fan_out.sort_unstable();
-    let ms = |duration: Duration| duration.as_secs_f64() * 1e3;
     let label = format!("{count}_clients");
-    let rounds = veto.len();
-    for (what, quantile) in [("p50", 0.5), ("p99", 0.99), ("max", 1.0)] {
-        report.add(
-            Figure::info(
-                format!("propagation.veto_{what}.{label}"),
-                ms(percentile(&veto, quantile)),
-                "ms",
-            )
-            .baseline(format!("POST -> Revoked in all {count} clients, {rounds} rounds")),
-        );
-    }
-    for (what, quantile) in [("p50", 0.5), ("p99", 0.99)] {
-        report.add(
-            Figure::info(
-                format!("propagation.raw_{what}"),
-                ms(percentile(&raw, quantile)),
-                "ms",
-            )
-            .baseline("floor: JetStream publish -> 1 ordered consumer"),
-        );
-    }
-    for (what, quantile) in [("p50", 0.5), ("p99", 0.99)] {
-        report.add(
-            Figure::info(
-                format!("propagation.raw_fan_out_{what}.{label}"),
-                ms(percentile(&fan_out, quantile)),
-                "ms",
-            )
-            .baseline(format!("publish -> all of {count} ordered consumers")),
-        );
-    }
+    let suffix = format!(".{label}");
+    add_latencies(
+        report,
+        ("propagation.veto_", &suffix),
+        &veto,
+        P50_P99_MAX,
+        &format!("POST -> Revoked in all {count} clients, {} rounds", veto.len()),
+    );
+    add_latencies(
+        report,
+        ("propagation.raw_", ""),
+        &raw,
+        P50_P99,
+        "floor: JetStream publish -> 1 ordered consumer",
+    );
+    add_latencies(
+        report,
+        ("propagation.raw_fan_out_", &suffix),
+        &fan_out,
+        P50_P99,
+        &format!("publish -> all of {count} ordered consumers"),
+    );
     let ratio = percentile(&veto, 0.99).as_secs_f64() / percentile(&raw, 0.99).as_secs_f64();
     // The first release's target, against one JetStream consumer; lists follow the
     // stream by core subscription now, and `fleet.*` states the target against the core

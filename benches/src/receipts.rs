@@ -25,7 +25,7 @@ use veto_api::{Wait, WaitScope};
 use veto_client::{ListConfig, RevocationList};
 
 use crate::daemon::BenchDaemon;
-use crate::measure::percentile;
+use crate::measure::{P50_P99_MAX, add_latencies, millis, percentile};
 use crate::plan::Plan;
 use crate::propagation::propagate;
 use crate::report::{Bound, Figure, Report};
@@ -87,32 +87,26 @@ pub async fn run(plan: &Plan, report: &mut Report) -> anyhow::Result<()> {
 
     receipts.sort_unstable();
     propagations.sort_unstable();
-    let ms = |duration: Duration| duration.as_secs_f64() * 1e3;
     let label = format!("{count}_clients");
-    let rounds = receipts.len();
-    for (what, quantile) in [("p50", 0.5), ("p99", 0.99), ("max", 1.0)] {
-        report.add(
-            Figure::info(
-                format!("receipts.receipt_{what}.{label}"),
-                ms(percentile(&receipts, quantile)),
-                "ms",
-            )
-            .baseline(format!(
-                "POST ?wait=fleet -> applied_by {count} of {count}, {rounds} rounds"
-            )),
-        );
-        report.add(
-            Figure::info(
-                format!("receipts.propagation_{what}.{label}"),
-                ms(percentile(&propagations, quantile)),
-                "ms",
-            )
-            .baseline(format!(
-                "POST -> Revoked in all {count} reporting clients, same rounds"
-            )),
-        );
-    }
-    let extra = ms(percentile(&receipts, 0.99)) - ms(percentile(&propagations, 0.99));
+    let suffix = format!(".{label}");
+    add_latencies(
+        report,
+        ("receipts.receipt_", &suffix),
+        &receipts,
+        P50_P99_MAX,
+        &format!(
+            "POST ?wait=fleet -> applied_by {count} of {count}, {} rounds",
+            receipts.len()
+        ),
+    );
+    add_latencies(
+        report,
+        ("receipts.propagation_", &suffix),
+        &propagations,
+        P50_P99_MAX,
+        &format!("POST -> Revoked in all {count} reporting clients, same rounds"),
+    );
+    let extra = millis(percentile(&receipts, 0.99)) - millis(percentile(&propagations, 0.99));
     report.add(Figure::target(
         format!("receipts.receipt_p99_minus_propagation_p99.{label}"),
         extra,
