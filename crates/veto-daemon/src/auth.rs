@@ -14,8 +14,8 @@ use std::sync::{Arc, RwLock};
 use axum::http::HeaderMap;
 use sha2::{Digest, Sha256};
 use tracing::{debug, info};
-use veto_client::jwt::Validator;
 use veto_client::jwt::bearer::{self, BearerError};
+use veto_client::jwt::{Claims, Validator};
 use veto_client::{RevocationList, Verdict};
 
 use crate::error::ApiError;
@@ -54,6 +54,26 @@ pub struct AdminJwt {
     pub roles_claim: String,
     /// Role → permission.
     pub roles: Vec<(String, Permission)>,
+}
+
+/// What a principal signed in with, kept (never the secret) so that a console session
+/// can be checked again on every request: the API key must still be configured with
+/// the same permissions (SIGHUP), the admin JWT must still not be revoked.
+#[derive(Clone)]
+pub enum Credential {
+    /// An API key, by the SHA-256 the settings hold.
+    ApiKey([u8; 32]),
+    /// An admin JWT's verified registered claims.
+    AdminJwt(Box<Claims>),
+}
+
+impl std::fmt::Debug for Credential {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Credential::ApiKey(_) => f.write_str("ApiKey(..)"),
+            Credential::AdminJwt(claims) => f.debug_tuple("AdminJwt").field(&claims.jti).finish(),
+        }
+    }
 }
 
 /// API keys by the SHA-256 of the key.
@@ -116,6 +136,17 @@ impl Authenticator {
 
     /// The principal of a request's `Authorization: Bearer <key or JWT>`.
     pub async fn authenticate(&self, headers: &HeaderMap) -> Result<Principal, ApiError> {
+        self.authenticate_keeping(headers)
+            .await
+            .map(|(principal, _)| principal)
+    }
+
+    /// As [`Authenticator::authenticate`], with the credential to check again later
+    /// ([`Authenticator::recheck`]).
+    pub async fn authenticate_keeping(
+        &self,
+        headers: &HeaderMap,
+    ) -> Result<(Principal, Credential), ApiError> {
         // RFC 6750 §3.1: no bearer credentials, no error code; a repeated or malformed
         // header is invalid_request; only a bad token is invalid_token.
         let credential = match bearer::from_headers(headers) {
@@ -133,12 +164,8 @@ impl Authenticator {
             return self.authenticate_jwt(&credential).await;
         }
         let hash: [u8; 32] = Sha256::digest(credential.as_bytes()).into();
-        let api_keys = self.api_keys.read().unwrap_or_else(|poison| poison.into_inner());
-        match api_keys.get(&hash) {
-            Some((name, permissions)) => Ok(Principal {
-                name: bounded_name(&format!("key:{name}")),
-                permissions: permissions.clone(),
-            }),
+        match self.api_key(&hash) {
+            Some(principal) => Ok((principal, Credential::ApiKey(hash))),
             None => {
                 debug!("unknown API key");
                 Err(ApiError::unauthorized(true))
@@ -146,7 +173,49 @@ impl Authenticator {
         }
     }
 
-    async fn authenticate_jwt(&self, token: &str) -> Result<Principal, ApiError> {
+    /// The principal of the API key with this hash, if it is configured.
+    fn api_key(&self, hash: &[u8; 32]) -> Option<Principal> {
+        let api_keys = self.api_keys.read().unwrap_or_else(|poison| poison.into_inner());
+        api_keys.get(hash).map(|(name, permissions)| Principal {
+            name: bounded_name(&format!("key:{name}")),
+            permissions: permissions.clone(),
+        })
+    }
+
+    /// Whether `principal`, signed in earlier with `credential`, still holds: its API key
+    /// is still configured with the same permissions, or its admin JWT is still not
+    /// revoked (401), with the list fresh enough to say (503 otherwise).
+    pub fn recheck(&self, principal: &Principal, credential: &Credential) -> Result<(), ApiError> {
+        match credential {
+            Credential::ApiKey(hash) => match self.api_key(hash) {
+                Some(now) if now == *principal => Ok(()),
+                _ => Err(ApiError::unauthorized(true)),
+            },
+            Credential::AdminJwt(claims) => self.check_admin_token(claims),
+        }
+    }
+
+    /// An admin JWT against the daemon's own list, as any service's token is checked.
+    fn check_admin_token<C>(&self, claims: &Claims<C>) -> Result<(), ApiError> {
+        let Some(list) = &self.list else {
+            return Ok(());
+        };
+        if list.is_stale() {
+            debug!("admin token not checked: the revocation list is stale");
+            return Err(ApiError::not_ready());
+        }
+        match list.check(&claims.facts()) {
+            Verdict::Allowed => Ok(()),
+            Verdict::Revoked(kind) => {
+                info!(target: "veto::audit", action = "refuse_admin", jti = claims.jti.as_deref(), %kind,
+                      "a revoked admin token was refused");
+                Err(ApiError::unauthorized(true))
+            }
+            Verdict::NotReady | Verdict::Stale => Err(ApiError::not_ready()),
+        }
+    }
+
+    async fn authenticate_jwt(&self, token: &str) -> Result<(Principal, Credential), ApiError> {
         let Some(jwt) = &self.jwt else {
             debug!("a bearer JWT, but no admin JWT issuer is configured");
             return Err(ApiError::unauthorized(true));
@@ -165,21 +234,7 @@ impl Authenticator {
                 debug!(reason = error.reason(), "admin token refused");
                 ApiError::unauthorized(true)
             })?;
-        if let Some(list) = &self.list {
-            if list.is_stale() {
-                debug!("admin token not checked: the revocation list is stale");
-                return Err(ApiError::not_ready());
-            }
-            match list.check(&claims.facts()) {
-                Verdict::Allowed => {}
-                Verdict::Revoked(kind) => {
-                    info!(target: "veto::audit", action = "refuse_admin", jti = claims.jti.as_deref(), %kind,
-                          "a revoked admin token was refused");
-                    return Err(ApiError::unauthorized(true));
-                }
-                Verdict::NotReady | Verdict::Stale => return Err(ApiError::not_ready()),
-            }
-        }
+        self.check_admin_token(&claims)?;
         let roles: Vec<&str> = match claims.custom.get(&jwt.roles_claim) {
             Some(serde_json::Value::Array(roles)) => {
                 roles.iter().filter_map(serde_json::Value::as_str).collect()
@@ -193,14 +248,26 @@ impl Authenticator {
             .filter(|(role, _)| roles.contains(&role.as_str()))
             .map(|(_, permission)| *permission)
             .collect();
-        Ok(Principal {
+        let principal = Principal {
             name: bounded_name(&format!(
                 "jwt:{}#{}",
                 claims.iss.as_deref().unwrap_or("?"),
                 claims.sub.as_deref().unwrap_or("?")
             )),
             permissions,
-        })
+        };
+        let registered = Claims {
+            iss: claims.iss,
+            sub: claims.sub,
+            aud: claims.aud,
+            exp: claims.exp,
+            nbf: claims.nbf,
+            iat: claims.iat,
+            jti: claims.jti,
+            sid: claims.sid,
+            custom: Default::default(),
+        };
+        Ok((principal, Credential::AdminJwt(Box::new(registered))))
     }
 }
 

@@ -18,12 +18,11 @@ use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
 use serde::Deserialize;
 use serde::de::DeserializeOwned;
 use tracing::debug;
-use veto_client::Verdict;
 
 use super::error::UiError;
 use super::session::{
     SESSION_COOKIE_PLAIN, SESSION_COOKIE_SECURE, SIGNIN_COOKIE_PLAIN, SIGNIN_COOKIE_SECURE, SessionKey,
-    same_secret,
+    SessionView, same_secret,
 };
 use super::settings::SecureCookie;
 use crate::auth::Principal;
@@ -113,6 +112,33 @@ pub fn refuse_cross_site(headers: &HeaderMap) -> Result<(), UiError> {
     }
 }
 
+/// Whether a session's credential still holds.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SessionCheck {
+    /// It does.
+    Holds,
+    /// It does not (the API key is gone or changed, the admin JWT is revoked): the
+    /// session is closed.
+    Ended,
+    /// The list is not fresh enough to say; the session stays.
+    Unknown,
+}
+
+/// Checks the credential a session was opened with again, as the API checks every
+/// request's ([`crate::auth::Authenticator::recheck`]): a key removed (SIGHUP) or an
+/// admin token revoked ends the session at once, on a page or a live event stream.
+pub fn still_holds(state: &AppState, view: &SessionView) -> SessionCheck {
+    match state.authenticator.recheck(&view.principal, &view.credential) {
+        Ok(()) => SessionCheck::Holds,
+        Err(error) if error.status() == StatusCode::UNAUTHORIZED => {
+            debug!(principal = %view.principal.name, "console session ended: its credential no longer holds");
+            state.console.sessions.close(view.key);
+            SessionCheck::Ended
+        }
+        Err(_) => SessionCheck::Unknown,
+    }
+}
+
 /// A live session: who is signed in, and the token its forms carry.
 #[derive(Clone, Debug)]
 pub struct SignedIn {
@@ -145,13 +171,15 @@ impl FromRequestParts<Arc<AppState>> for SignedIn {
         let Some(view) = state.console.sessions.touch(session_id) else {
             return Err(not_signed_in());
         };
-        // An admin whose token was revoked is signed out, like any other holder.
-        if let Some(admin_token) = &view.admin_token
-            && matches!(state.list.check(&admin_token.facts()), Verdict::Revoked(_))
-        {
-            debug!(principal = %view.principal.name, "console session ended: its admin token is revoked");
-            state.console.sessions.close(view.key);
-            return Err(not_signed_in());
+        match still_holds(state, &view) {
+            SessionCheck::Holds => {}
+            SessionCheck::Ended => return Err(not_signed_in()),
+            SessionCheck::Unknown => {
+                return Err(UiError::new(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "the revocation list is not fresh, so your sign-in cannot be checked: try again shortly",
+                ));
+            }
         }
         Ok(SignedIn {
             key: view.key,

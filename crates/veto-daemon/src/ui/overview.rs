@@ -24,7 +24,7 @@ use veto_api::{FleetResponse, InstanceState};
 use veto_proto::RuleKind;
 
 use super::error::UiError;
-use super::extract::SignedIn;
+use super::extract::{SessionCheck, SignedIn, still_holds};
 use super::feed::LiveChange;
 use super::layout::{self, Chrome, Section};
 use super::session::SessionKey;
@@ -263,7 +263,13 @@ async fn next_event(mut live: Live) -> Option<(Result<Event, Infallible>, Live)>
             Err(RecvError::Closed) => return None,
         },
         _ = live.ticker.tick() => {
-            if live.state.console.sessions.is_alive(live.key) {
+            let holds = live
+                .state
+                .console
+                .sessions
+                .peek(live.key)
+                .is_some_and(|view| still_holds(&live.state, &view) == SessionCheck::Holds);
+            if holds {
                 json_event("status", &figures(&live.state).await)
             } else {
                 live.ended = true;

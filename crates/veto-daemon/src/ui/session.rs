@@ -20,10 +20,9 @@ use std::time::{Duration, Instant};
 use sha2::{Digest, Sha256};
 use tracing::info;
 use veto_proto::UnixSeconds;
-use veto_proto::rule::TokenFacts;
 
 use super::settings::UiSettings;
-use crate::auth::Principal;
+use crate::auth::{Credential, Principal};
 
 /// The session cookie's name over HTTPS: `__Host-` makes the browser refuse it unless
 /// it is `Secure`, has `Path=/` and no `Domain`, so no sibling host can plant one.
@@ -71,35 +70,6 @@ impl std::fmt::Debug for SessionKey {
     }
 }
 
-/// The claims of the admin JWT a session was opened with that a revocation rule can
-/// match (never the token).
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct AdminTokenFacts {
-    /// `jti`.
-    pub jti: Option<String>,
-    /// `sub`.
-    pub sub: Option<String>,
-    /// `sid`.
-    pub sid: Option<String>,
-    /// `iss`.
-    pub iss: Option<String>,
-    /// `iat`.
-    pub iat: Option<UnixSeconds>,
-}
-
-impl AdminTokenFacts {
-    /// The facts a revocation check takes.
-    pub fn facts(&self) -> TokenFacts<'_> {
-        TokenFacts {
-            jti: self.jti.as_deref(),
-            sub: self.sub.as_deref(),
-            sid: self.sid.as_deref(),
-            iss: self.iss.as_deref(),
-            iat: self.iat,
-        }
-    }
-}
-
 /// A one-shot message shown on the next page (after a redirect).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Flash {
@@ -123,7 +93,7 @@ impl Flash {
 struct Session {
     principal: Principal,
     csrf: String,
-    admin_token: Option<AdminTokenFacts>,
+    credential: Credential,
     last_seen: Instant,
     ends_at: Instant,
     flash: Option<Flash>,
@@ -138,8 +108,8 @@ pub struct SessionView {
     pub principal: Principal,
     /// The token every form of this session carries.
     pub csrf: String,
-    /// The admin JWT's matchable claims, if it was opened with one.
-    pub admin_token: Option<AdminTokenFacts>,
+    /// What it was opened with, checked again on every request.
+    pub credential: Credential,
 }
 
 /// Every open session.
@@ -166,22 +136,23 @@ impl SessionStore {
         self.sessions.lock().unwrap_or_else(|poison| poison.into_inner())
     }
 
-    /// Opens a session for `principal` (ending no later than `ends_within`, if given:
-    /// the time its admin JWT has left); returns the session id for the cookie.
-    pub fn open(
-        &self,
-        principal: Principal,
-        admin_token: Option<AdminTokenFacts>,
-        ends_within: Option<Duration>,
-    ) -> String {
-        self.open_at(Instant::now(), principal, admin_token, ends_within)
+    /// Opens a session for `principal`, signed in with `credential` (an admin JWT's
+    /// session ends no later than the token); returns the session id for the cookie.
+    pub fn open(&self, principal: Principal, credential: Credential) -> String {
+        let ends_within = match &credential {
+            Credential::AdminJwt(claims) => Some(Duration::from_secs(
+                u64::try_from(claims.exp.0.saturating_sub(UnixSeconds::now().0)).unwrap_or(0),
+            )),
+            Credential::ApiKey(_) => None,
+        };
+        self.open_at(Instant::now(), principal, credential, ends_within)
     }
 
     fn open_at(
         &self,
         now: Instant,
         principal: Principal,
-        admin_token: Option<AdminTokenFacts>,
+        credential: Credential,
         ends_within: Option<Duration>,
     ) -> String {
         let session_id = random_token();
@@ -206,7 +177,7 @@ impl SessionStore {
             Session {
                 principal,
                 csrf: random_token(),
-                admin_token,
+                credential,
                 last_seen: now,
                 ends_at: now + lifetime,
                 flash: None,
@@ -238,17 +209,23 @@ impl SessionStore {
             key,
             principal: session.principal.clone(),
             csrf: session.csrf.clone(),
-            admin_token: session.admin_token.clone(),
+            credential: session.credential.clone(),
         })
     }
 
-    /// Whether the session is still alive, without counting as activity (a live event
+    /// The session, if it is still alive, without counting as activity (a live event
     /// stream asks this: an open page is not a person at the keyboard).
-    pub fn is_alive(&self, key: SessionKey) -> bool {
+    pub fn peek(&self, key: SessionKey) -> Option<SessionView> {
         let now = Instant::now();
         self.lock()
             .get(&key)
-            .is_some_and(|session| self.alive(session, now))
+            .filter(|session| self.alive(session, now))
+            .map(|session| SessionView {
+                key,
+                principal: session.principal.clone(),
+                csrf: session.csrf.clone(),
+                credential: session.credential.clone(),
+            })
     }
 
     /// Ends a session.
@@ -318,7 +295,7 @@ mod tests {
     async fn a_session_ends_when_idle_or_old_whichever_comes_first() {
         let store = store(10);
         let start = Instant::now();
-        let id = store.open_at(start, principal("a").await, None, None);
+        let id = store.open_at(start, principal("a").await, Credential::ApiKey([0; 32]), None);
         let view = store.touch_at(start + Duration::from_secs(59), &id).unwrap();
         assert_eq!(view.principal.name, "key:a");
         assert_eq!(view.csrf.len(), 64);
@@ -331,7 +308,7 @@ mod tests {
         assert!(store.touch_at(start + Duration::from_secs(600), &id).is_none());
         assert!(store.is_empty(), "an ended session is forgotten");
 
-        let id = store.open_at(start, principal("b").await, None, None);
+        let id = store.open_at(start, principal("b").await, Credential::ApiKey([0; 32]), None);
         assert!(
             store.touch_at(start + Duration::from_secs(61), &id).is_none(),
             "idle"
@@ -345,7 +322,7 @@ mod tests {
         let id = store.open_at(
             start,
             principal("a").await,
-            Some(AdminTokenFacts::default()),
+            Credential::ApiKey([0; 32]),
             Some(Duration::from_secs(30)),
         );
         assert!(store.touch_at(start + Duration::from_secs(29), &id).is_some());
@@ -356,10 +333,20 @@ mod tests {
     async fn the_store_is_bounded_and_ends_the_least_recently_used() {
         let store = store(2);
         let start = Instant::now();
-        let first = store.open_at(start, principal("a").await, None, None);
-        let second = store.open_at(start + Duration::from_secs(1), principal("b").await, None, None);
+        let first = store.open_at(start, principal("a").await, Credential::ApiKey([0; 32]), None);
+        let second = store.open_at(
+            start + Duration::from_secs(1),
+            principal("b").await,
+            Credential::ApiKey([0; 32]),
+            None,
+        );
         assert!(store.touch_at(start + Duration::from_secs(2), &first).is_some());
-        let third = store.open_at(start + Duration::from_secs(3), principal("c").await, None, None);
+        let third = store.open_at(
+            start + Duration::from_secs(3),
+            principal("c").await,
+            Credential::ApiKey([0; 32]),
+            None,
+        );
         assert_eq!(store.len(), 2);
         let now = start + Duration::from_secs(4);
         assert!(store.touch_at(now, &second).is_none(), "least recently used");
@@ -371,7 +358,7 @@ mod tests {
     #[tokio::test]
     async fn a_flash_is_shown_once_and_secrets_compare_whole() {
         let store = store(2);
-        let id = store.open(principal("a").await, None, None);
+        let id = store.open(principal("a").await, Credential::ApiKey([0; 32]));
         let key = store.touch(&id).unwrap().key;
         store.set_flash(key, Flash::success("done"));
         assert_eq!(store.take_flash(key), Some(Flash::success("done")));

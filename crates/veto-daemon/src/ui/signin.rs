@@ -13,7 +13,6 @@ use axum::response::{Html, IntoResponse, Redirect, Response};
 use maud::{Markup, html};
 use serde::Deserialize;
 use tracing::info;
-use veto_proto::UnixSeconds;
 
 use super::error::UiError;
 use super::extract::{
@@ -21,8 +20,8 @@ use super::extract::{
     set_cookie, signin_cookie,
 };
 use super::layout::{self, csrf_field};
-use super::session::{AdminTokenFacts, random_token, same_secret};
-use super::{paths, token};
+use super::paths;
+use super::session::{random_token, same_secret};
 use crate::auth::Permission;
 use crate::state::AppState;
 
@@ -119,14 +118,18 @@ pub async fn sign_in(State(state): State<Arc<AppState>>, request: Request) -> Re
     // The API's authenticator reads an Authorization header; this one never leaves
     // the function. A credential no header can carry is no credential we accept.
     let mut authorization = HeaderMap::new();
-    let principal = match HeaderValue::from_str(&format!("Bearer {credential}")) {
+    let signed_in = match HeaderValue::from_str(&format!("Bearer {credential}")) {
         Ok(value) => {
             authorization.insert(header::AUTHORIZATION, value);
-            state.authenticator.authenticate(&authorization).await.ok()
+            state
+                .authenticator
+                .authenticate_keeping(&authorization)
+                .await
+                .ok()
         }
         Err(_) => None,
     };
-    let Some(principal) = principal else {
+    let Some((principal, kept)) = signed_in else {
         return Ok(sign_in_page(
             &state,
             &headers,
@@ -142,29 +145,9 @@ pub async fn sign_in(State(state): State<Arc<AppState>>, request: Request) -> Re
             Some("That credential may not read the list, so it cannot use the console."),
         ));
     }
-    // An admin JWT (it verified just now): the session ends when the token does, and
-    // keeps the claims a revocation of the admin would match.
-    let (admin_token, ends_within) = match token::read(credential) {
-        Ok((jwt, _)) if credential.matches('.').count() == 2 => {
-            let facts = jwt.facts();
-            let admin_token = AdminTokenFacts {
-                jti: facts.jti.map(str::to_owned),
-                sub: facts.sub.map(str::to_owned),
-                sid: facts.sid.map(str::to_owned),
-                iss: facts.iss.map(str::to_owned),
-                iat: facts.iat,
-            };
-            let left = jwt
-                .instant("exp")
-                .map(|exp| Duration::from_secs(u64::try_from(exp.0 - UnixSeconds::now().0).unwrap_or(0)));
-            (Some(admin_token), left)
-        }
-        _ => (None, None),
-    };
-    let session_id = state
-        .console
-        .sessions
-        .open(principal.clone(), admin_token, ends_within);
+    // Checked again on every request: the key still configured, the admin JWT not
+    // revoked; an admin JWT's session ends when the token does.
+    let session_id = state.console.sessions.open(principal.clone(), kept);
     info!(target: "veto::audit", action = "console_sign_in", principal = %principal.name);
     let mut response = Redirect::to(paths::HOME).into_response();
     let cookies = response.headers_mut();

@@ -626,6 +626,28 @@ async fn an_admin_jwt_session_ends_when_the_admins_token_is_revoked() {
 }
 
 #[tokio::test]
+async fn an_api_key_session_ends_when_the_key_is_removed_from_the_settings() {
+    let app = spawn_app().await;
+    let http = no_redirects();
+    let (session, _) = sign_in_over_http(&app, &http, READER_KEY).await;
+    // What SIGHUP does with settings that no longer list the key.
+    let kept: Vec<_> = api_keys()
+        .into_iter()
+        .filter(|entry| entry.name != "reader")
+        .collect();
+    app.daemon.state().authenticator.replace_api_keys(&kept);
+    let page = within(
+        10,
+        "overview",
+        http.get(app.url("/ui")).header(COOKIE, &session).send(),
+    )
+    .await
+    .expect("response");
+    assert_eq!(page.status(), StatusCode::SEE_OTHER, "signed out");
+    assert_eq!(page.headers()["location"], "/ui/login");
+}
+
+#[tokio::test]
 async fn an_open_event_stream_does_not_hold_shutdown() {
     let app = spawn_app_with(|settings| settings.api.shutdown_grace = Duration::from_secs(30)).await;
     let http = no_redirects();
