@@ -15,8 +15,10 @@
 //! - a key that is not 1 to 255 visible ASCII characters (optionally a quoted
 //!   Structured Fields string, as the draft writes it): 400 `invalid_idempotency_key`.
 //!
-//! Keys are scoped to the credential that sent them (the SHA-256 of its `Authorization`
-//! header: two callers never share a key, and nothing secret is kept), and to the
+//! The caller is authenticated first (a request that is not gets its 401 and leaves
+//! nothing in the store; a revoked admin or a removed key is replayed nothing), and
+//! keys are scoped to who it is (its principal: two callers never share a key, and the
+//! same admin's retry with a refreshed token is still the same request), and to the
 //! route. Only final answers are stored: 2xx and the 4xx a retry would get again; a
 //! 401, 403, 408, 409, 429 or 5xx is not, so the retry runs again. The store is bounded:
 //! entries expire after [`crate::config::ApiSection::idempotency_ttl`], and the oldest go
@@ -33,7 +35,7 @@ use std::time::{Duration, Instant};
 
 use axum::body::{Body, Bytes};
 use axum::extract::{Request, State};
-use axum::http::header::{AUTHORIZATION, CONTENT_LENGTH, DATE};
+use axum::http::header::{CONTENT_LENGTH, DATE};
 use axum::http::{HeaderMap, HeaderValue, StatusCode};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
@@ -99,6 +101,13 @@ impl Entries {
             }
             self.order.pop_front();
             self.remove(&key, id);
+        }
+        // Entries replaced or removed leave their place in `order` behind: keep it
+        // within twice the live entries, whatever stays at its front.
+        if self.order.len() > 2 * self.by_key.len() + 64 {
+            let by_key = &self.by_key;
+            self.order
+                .retain(|(key, id)| by_key.get(key).is_some_and(|entry| entry.id == *id));
         }
     }
 
@@ -252,6 +261,8 @@ impl Drop for InFlight<'_> {
 pub struct Idempotency {
     /// The answers.
     pub store: Arc<IdempotencyStore>,
+    /// Who may use the store at all.
+    pub authenticator: crate::auth::Authenticator,
     /// The route's largest body.
     pub body_limit: usize,
 }
@@ -322,16 +333,16 @@ pub async fn layer(State(idempotency): State<Idempotency>, request: Request, nex
         Ok(None) => return next.run(request).await,
         Err(error) => return error.into_response(),
     };
-    let (parts, body) = request.into_parts();
+    let (mut parts, body) = request.into_parts();
+    let principal = match idempotency.authenticator.authenticate(&parts.headers).await {
+        Ok(principal) => principal,
+        Err(error) => return error.into_response(),
+    };
     let Ok(body) = axum::body::to_bytes(body, idempotency.body_limit).await else {
         return ApiError::payload_too_large("the request body is too large").into_response();
     };
-    let credential = parts
-        .headers
-        .get(AUTHORIZATION)
-        .map_or(&b""[..], HeaderValue::as_bytes);
     let scope = sha256(&[
-        credential,
+        principal.name.as_bytes(),
         parts.method.as_str().as_bytes(),
         parts.uri.path().as_bytes(),
         &key,
@@ -348,6 +359,10 @@ pub async fn layer(State(idempotency): State<Idempotency>, request: Request, nex
         Begin::Replay(response) => return replay(response),
         Begin::Refuse(error) => return error.into_response(),
     };
+    // The handler takes the caller from here rather than authenticating it again.
+    parts
+        .extensions
+        .insert(crate::api::extract::Authenticated(principal));
     let response = next.run(Request::from_parts(parts, Body::from(body))).await;
     if !is_final(response.status()) {
         in_flight.complete(None);

@@ -21,6 +21,10 @@ impl FromRequestParts<Arc<AppState>> for Authenticated {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &Arc<AppState>) -> Result<Self, Self::Rejection> {
+        // Authenticated already by a layer in front (`Idempotency-Key`).
+        if let Some(authenticated) = parts.extensions.get::<Authenticated>() {
+            return Ok(authenticated.clone());
+        }
         state
             .authenticator
             .authenticate(&parts.headers)

@@ -37,6 +37,7 @@ pub fn router(state: Arc<AppState>) -> Router {
         middleware::from_fn_with_state(
             Idempotency {
                 store: Arc::clone(&answers),
+                authenticator: state.authenticator.clone(),
                 body_limit,
             },
             idempotency::layer,

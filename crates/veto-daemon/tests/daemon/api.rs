@@ -403,6 +403,27 @@ fn replayed(response: &reqwest::Response) -> bool {
 }
 
 #[tokio::test]
+async fn a_stored_answer_is_replayed_only_to_a_caller_that_still_authenticates() {
+    let app = spawn_app().await;
+    let erin = json!({"kind": "sub", "value": "erin"});
+    // A request that does not authenticate leaves nothing behind.
+    let refused = post_with_key(&app, "/v1/revocations", "not-a-key", "retry-9", &erin).await;
+    assert_eq!(refused.status(), 401);
+    let first = post_with_key(&app, "/v1/revocations", REVOKER_KEY, "retry-9", &erin).await;
+    assert_eq!(first.status(), 201);
+    assert!(!replayed(&first), "the 401 stored nothing under the key");
+    // The key removed (what SIGHUP does): its stored answer is not replayed to it.
+    let kept: Vec<_> = api_keys()
+        .into_iter()
+        .filter(|entry| entry.name != "revoker")
+        .collect();
+    app.daemon.state().authenticator.replace_api_keys(&kept);
+    let again = post_with_key(&app, "/v1/revocations", REVOKER_KEY, "retry-9", &erin).await;
+    assert_eq!(again.status(), 401);
+    assert!(!replayed(&again));
+}
+
+#[tokio::test]
 async fn an_idempotency_key_replays_the_first_answer() {
     let app = spawn_app().await;
     // Defaulted times: without the key, a retry a second later is a new, later rule.
