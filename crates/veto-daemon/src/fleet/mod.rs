@@ -22,7 +22,8 @@
 //!   report: dropped from the view and from every wait;
 //! - lagging when it has not applied a sequence the stream held
 //!   [`FleetSettings::lagging_after`] ago (so a paused or cut-off instance, which
-//!   reports nothing, is found out by the stream moving on: daemons tick every second);
+//!   reports nothing, is found out by the stream moving on: daemons tick, every 5 s by
+//!   default);
 //!   stale and not ready as it reports itself;
 //! - each change of state is logged once, by [`sweep`] (every 250 ms), which also sets
 //!   the gauges.
@@ -98,6 +99,10 @@ impl Fleet {
                 service = %key.service, instance = %key.instance, %version, applied_sequence, %freshness,
                 "fleet: instance restarted"
             ),
+            Accepted::Refused(reason) => {
+                metrics::counter!(names::FLEET_REPORTS_REJECTED_TOTAL, "reason" => reason).increment(1);
+                debug!(service = %key.service, instance = %key.instance, reason, "refused a presence report");
+            }
             Accepted::Updated | Accepted::OutOfOrder => {}
         }
     }

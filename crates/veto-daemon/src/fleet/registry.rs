@@ -43,6 +43,10 @@ pub enum Accepted {
     Restarted,
     /// Older than the report held (it arrived late): ignored.
     OutOfOrder,
+    /// Not taken: `reason` (`fleet_full`: [`FleetSettings::max_instances`] are held;
+    /// `started_in_the_future`: a start time ahead of this clock, which would make every
+    /// later genuine report of the instance look older).
+    Refused(&'static str),
 }
 
 /// A change of an instance's state, to log once.
@@ -230,7 +234,18 @@ impl Registry {
             service: report.service.clone(),
             instance: report.instance.clone(),
         };
+        // A minute of clock difference between hosts is tolerated.
+        let latest_start = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |since| u64::try_from(since.as_millis()).unwrap_or(u64::MAX))
+            .saturating_add(60_000);
+        if report.started_unix_ms > latest_start {
+            return (key, Accepted::Refused("started_in_the_future"));
+        }
         let accepted = match self.instances.get(&key) {
+            None if self.instances.len() >= self.settings.max_instances => {
+                return (key, Accepted::Refused("fleet_full"));
+            }
             None => Accepted::Joined,
             Some(held) if !report.is_newer_than(&held.report) => return (key, Accepted::OutOfOrder),
             Some(held) if report.started_unix_ms != held.report.started_unix_ms => Accepted::Restarted,
@@ -475,6 +490,45 @@ mod tests {
             started_unix_ms: 1_000,
             report: sent,
         }
+    }
+
+    #[test]
+    fn whoever_may_publish_presence_cannot_grow_the_registry_or_pin_an_instance() {
+        let now = Instant::now();
+        let mut registry = Registry::new(FleetSettings {
+            max_instances: 2,
+            ..settings()
+        });
+        assert_eq!(
+            registry.accept(report("orders", "a", 1, 1), now).1,
+            Accepted::Joined
+        );
+        assert_eq!(
+            registry.accept(report("orders", "b", 1, 1), now).1,
+            Accepted::Joined
+        );
+        assert_eq!(
+            registry.accept(report("orders", "c", 1, 1), now).1,
+            Accepted::Refused("fleet_full")
+        );
+        assert_eq!(
+            registry.accept(report("orders", "a", 2, 2), now).1,
+            Accepted::Updated
+        );
+        // A start far ahead would make every genuine report of "a" look older.
+        let forged = PresenceReport {
+            started_unix_ms: u64::MAX,
+            applied_sequence: u64::MAX,
+            ..report("orders", "a", 0, 3)
+        };
+        assert_eq!(
+            registry.accept(forged, now).1,
+            Accepted::Refused("started_in_the_future")
+        );
+        assert_eq!(
+            registry.accept(report("orders", "a", 3, 4), now).1,
+            Accepted::Updated
+        );
     }
 
     #[test]

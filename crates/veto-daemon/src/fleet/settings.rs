@@ -14,13 +14,17 @@ pub struct FleetSettings {
     pub missed_heartbeats: u32,
     /// An instance that has not applied a sequence the stream stored longer ago than
     /// this is lagging (logged, counted, named). Default 2 s: a connected instance
-    /// applies and reports within milliseconds, and ticks move the stream every second.
+    /// applies and reports within milliseconds.
     #[serde(with = "humantime_serde")]
     pub lagging_after: Duration,
     /// The longest `timeout` a write may ask to wait for the fleet; requests may take
     /// this much longer than the publish timeout. Default 10 s.
     #[serde(with = "humantime_serde")]
     pub max_wait: Duration,
+    /// The most instances held; a report from one more is refused and counted
+    /// (`veto_fleet_reports_rejected_total{reason="fleet_full"}`): whoever may publish
+    /// presence cannot grow the daemon's memory without bound. Default 100,000.
+    pub max_instances: usize,
 }
 
 impl Default for FleetSettings {
@@ -29,6 +33,7 @@ impl Default for FleetSettings {
             missed_heartbeats: 3,
             lagging_after: Duration::from_secs(2),
             max_wait: Duration::from_secs(10),
+            max_instances: 100_000,
         }
     }
 }
@@ -36,6 +41,7 @@ impl Default for FleetSettings {
 impl FleetSettings {
     /// Checks what serde cannot.
     pub fn validate(&self) -> anyhow::Result<()> {
+        anyhow::ensure!(self.max_instances >= 1, "fleet.max_instances must be at least 1");
         anyhow::ensure!(
             (1..=100).contains(&self.missed_heartbeats),
             "fleet.missed_heartbeats must be between 1 and 100"
@@ -79,6 +85,7 @@ mod tests {
         assert_eq!(settings.fleet.missed_heartbeats, defaults.missed_heartbeats);
         assert_eq!(settings.fleet.lagging_after, defaults.lagging_after);
         assert_eq!(settings.fleet.max_wait, defaults.max_wait);
+        assert_eq!(settings.fleet.max_instances, defaults.max_instances);
     }
 
     #[test]
