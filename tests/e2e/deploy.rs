@@ -141,6 +141,19 @@ async fn the_deployed_permissions_let_only_the_daemon_publish() {
         "the refused publish never reached the stream"
     );
 
+    // Not even the daemon's user may publish on the live republish: a live message
+    // names its stream sequence, which no signature covers.
+    let (daemon_probe, mut daemon_errors) = connect_probe("vetod", VETOD_PASSWORD, &cluster).await;
+    daemon_probe
+        .publish("veto.v1.live.rule.jti.0123", forged.encode().into())
+        .await
+        .expect("sent");
+    daemon_probe.flush().await.expect("flushed");
+    let refusal = within(10, "a permissions violation", daemon_errors.recv())
+        .await
+        .expect("an error event");
+    assert!(refusal.to_lowercase().contains("permission"), "{refusal}");
+
     // A service that reports presence, as its own user: the daemon (user vetod) reads
     // it, so the fleet lists it and a receipt counts it.
     let orders_client = within(

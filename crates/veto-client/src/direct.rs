@@ -24,6 +24,19 @@ const BATCH_MAX_BYTES: usize = 8 * 1024 * 1024;
 /// How long one direct get may take.
 const BATCH_TIMEOUT: Duration = Duration::from_secs(10);
 
+/// Where a batch read from `from` that ended at `last` goes on: sequences only go
+/// forward, and a reply that says otherwise is not the stream's (it would have a reader
+/// loop, or wrap past the last sequence).
+pub(crate) fn following(stream: &str, from: u64, last: u64) -> Result<u64, ReadError> {
+    match last.checked_add(1) {
+        Some(next) if last >= from => Ok(next),
+        _ => Err(ReadError::Get {
+            stream: stream.to_owned(),
+            error: format!("a batch from {from} ended at {last}: sequences must go forward"),
+        }),
+    }
+}
+
 /// A message as the stream stores it.
 #[derive(Clone, Debug)]
 pub struct StoredMessage {
@@ -154,7 +167,7 @@ impl DirectReader {
                 break;
             };
             messages.extend(batch.into_iter().filter(|message| message.sequence <= to));
-            next = last + 1;
+            next = following(stream, next, last)?;
         }
         Ok(messages)
     }

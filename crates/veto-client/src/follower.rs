@@ -65,6 +65,9 @@ const BACKOFF_MAX: Duration = Duration::from_secs(5);
 const VERIFY_AHEAD_CHUNK: usize = 2_048;
 /// Fewer messages than this are verified as they are applied (a short tail).
 const VERIFY_AHEAD_MIN: usize = 256;
+/// Live messages held ahead of the next sequence, at most (the rest are read with the
+/// gap).
+const MAX_HELD: usize = crate::direct::BATCH;
 
 /// A rebuilt replica and the sequence it applied, once its task is done (none: it
 /// failed, and is tried again).
@@ -173,6 +176,7 @@ impl Follower {
                     });
                     self.ahead.retain(|sequence, _| *sequence > applied);
                     self.last_message_at = Instant::now();
+                    self.state.reset_applied(applied);
                     self.state.mark_ready();
                     return;
                 }
@@ -194,6 +198,18 @@ impl Follower {
             debug!(subject = %message.subject, "a live message without its stream sequence; ignored");
             return;
         };
+        // Held messages are bounded, in number and in how far ahead they claim to be
+        // (a sequence header is anyone's word where anyone may publish): beyond, the gap
+        // read fetches them from the stream.
+        let applied = self.serving.as_ref().map_or(0, |serving| serving.applied);
+        let too_far = self.serving.is_some() && stored.sequence > applied.saturating_add(MAX_HELD as u64);
+        if too_far || (self.ahead.len() >= MAX_HELD && !self.ahead.contains_key(&stored.sequence)) {
+            debug!(
+                sequence = stored.sequence,
+                applied, "too many live messages held; read later with the gap"
+            );
+            return;
+        }
         let Some(serving) = &self.serving else {
             self.ahead.insert(stored.sequence, stored);
             return;
@@ -239,8 +255,9 @@ impl Follower {
                 {
                     Ok(missed) if missed.iter().any(|message| message.sequence == newest) => {
                         debug!(from = next, to = newest, read = missed.len(), "read a gap");
+                        // The stream's copy wins over a live one.
                         for message in missed {
-                            self.ahead.entry(message.sequence).or_insert(message);
+                            self.ahead.insert(message.sequence, message);
                         }
                     }
                     Ok(_) => {
@@ -584,7 +601,7 @@ async fn load(
         };
         let upto = batch.partition_point(|message| message.sequence <= facts.last_sequence);
         apply_all(state, &replica, &batch[..upto], serving).await;
-        next = last + 1;
+        next = crate::direct::following(&state.config.stream_name, next, last)?;
     }
     replica.set_last_sequence(facts.last_sequence);
     if serving {

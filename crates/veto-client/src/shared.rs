@@ -86,6 +86,12 @@ impl ListState {
         });
     }
 
+    /// The list loaded from scratch and applied up to `sequence`, even if that is lower
+    /// than before (the stream went back): what presence and receipts read.
+    pub(crate) fn reset_applied(&self, sequence: u64) {
+        self.applied.send_replace(sequence);
+    }
+
     /// Marks the list ready and wakes every `ready()` waiter.
     pub(crate) fn mark_ready(&self) {
         self.refresh_stale();

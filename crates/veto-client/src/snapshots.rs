@@ -110,7 +110,8 @@ async fn load(
         return Err("too_large");
     }
     let chunk_subject = format!("$O.{bucket}.C.{}", meta.nuid);
-    let mut bytes = Vec::with_capacity(meta.size);
+    // The size is the metadata's word, not yet verified: reserve no more than a start.
+    let mut bytes = Vec::with_capacity(meta.size.min(16 * 1024 * 1024));
     let mut chunks = 0usize;
     let mut from = 1;
     while chunks < meta.chunks {
@@ -122,10 +123,17 @@ async fn load(
             break;
         };
         for chunk in batch {
+            if bytes.len() + chunk.payload.len() > meta.size {
+                return Err("truncated");
+            }
             bytes.extend_from_slice(&chunk.payload);
             chunks += 1;
         }
-        from = last + 1;
+        // Sequences only go forward (a reply that says otherwise is not the stream's).
+        from = match last.checked_add(1) {
+            Some(next) if next > from => next,
+            _ => return Err("unreadable"),
+        };
     }
     if chunks != meta.chunks || bytes.len() != meta.size {
         return Err("truncated");
