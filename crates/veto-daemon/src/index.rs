@@ -174,6 +174,24 @@ impl RuleIndex {
         (sequence, rules, tombstones)
     }
 
+    /// The live rules as a snapshot from `(stream, its creation time in unix ns,
+    /// daemon)`, under one read (rules, tombstones and sequence consistent), its bloom
+    /// filters sized as [`from_rules`] says.
+    pub fn capture(
+        &self,
+        (stream, stream_created_unix_ns, daemon): (&str, i64, &str),
+        bloom_capacities: Option<[usize; 3]>,
+    ) -> Snapshot {
+        let (sequence, rules, tombstones) = self.live_state(UnixSeconds::now());
+        let origin = SnapshotOrigin {
+            stream,
+            stream_created_unix_ns,
+            sequence,
+            daemon,
+        };
+        from_rules(origin, &rules, &tombstones, bloom_capacities)
+    }
+
     /// The highest stream sequence the index has applied.
     pub fn applied_sequence(&self) -> u64 {
         *self.applied_sequence.borrow()
@@ -242,14 +260,7 @@ impl Observer for RuleIndex {
     /// The index keeps every live rule in full: its rules are what the list refills its
     /// bloom filters from.
     fn snapshot(&self, bloom_capacities: [usize; 3]) -> Option<Snapshot> {
-        let (sequence, rules, tombstones) = self.live_state(UnixSeconds::now());
-        let origin = SnapshotOrigin {
-            stream: "",
-            stream_created_unix_ns: 0,
-            sequence,
-            daemon: "",
-        };
-        Some(from_rules(origin, &rules, &tombstones, Some(bloom_capacities)))
+        Some(self.capture(("", 0, ""), Some(bloom_capacities)))
     }
 
     fn observe(&self, change: &Change<'_>) {

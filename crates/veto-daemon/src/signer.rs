@@ -79,25 +79,17 @@ impl EventSigner {
         signature
     }
 
-    /// The signature of `input`, base64url.
-    pub fn sign(&self, input: &[u8]) -> String {
-        URL_SAFE_NO_PAD.encode(self.pair.sign(input).as_ref())
-    }
-
     /// Adds the key id and signature headers for an event on `subject`, and remembers
     /// the signature as good ([`veto_proto::known_good`]): this process's own replica
     /// applies the event without an Ed25519 verification (it made the signature).
     pub fn sign_into(&self, subject: &str, payload: &[u8], headers: &mut HeaderMap) {
         let input = signing_input(subject, payload);
-        let signature = self.pair.sign(&input);
+        let signature = self.sign_raw(&input);
         let mut public_key = [0u8; 32];
         public_key.copy_from_slice(self.pair.public_key().as_ref());
-        veto_proto::known_good::remember(&public_key, signature.as_ref(), &input);
+        veto_proto::known_good::remember(&public_key, &signature, &input);
         headers.insert(KEY_ID_HEADER, self.key_id.as_str());
-        headers.insert(
-            SIGNATURE_HEADER,
-            URL_SAFE_NO_PAD.encode(signature.as_ref()).as_str(),
-        );
+        headers.insert(SIGNATURE_HEADER, URL_SAFE_NO_PAD.encode(signature).as_str());
     }
 }
 

@@ -26,7 +26,6 @@ use bytes::Bytes;
 use serde::Deserialize;
 use tracing::{info, warn};
 use veto_client::snapshots::SEQUENCE_METADATA;
-use veto_proto::UnixSeconds;
 use veto_proto::snapshot::Snapshot;
 
 pub use crate::capture::{SnapshotOrigin, from_rules};
@@ -233,16 +232,5 @@ pub async fn put(
 
 /// The snapshot of the index as of now.
 pub fn build(index: &RuleIndex, stream: &str, stream_created_unix_ns: i64, daemon: &str) -> Snapshot {
-    let (sequence, rules, tombstones) = index.live_state(UnixSeconds::now());
-    from_rules(
-        SnapshotOrigin {
-            stream,
-            stream_created_unix_ns,
-            sequence,
-            daemon,
-        },
-        &rules,
-        &tombstones,
-        None,
-    )
+    index.capture((stream, stream_created_unix_ns, daemon), None)
 }

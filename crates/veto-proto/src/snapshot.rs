@@ -229,8 +229,8 @@ impl Snapshot {
     /// A snapshot from unsigned body bytes (development readers that accept unsigned
     /// events; the trailer, if any, is ignored).
     pub fn decode_unverified(bytes: &[u8]) -> Result<Snapshot, SnapshotError> {
-        match split_trailer(bytes) {
-            Ok((body, _, _)) if Snapshot::decode_body(body).is_ok() => Snapshot::decode_body(body),
+        match split_trailer(bytes).map(|(body, _, _)| Snapshot::decode_body(body)) {
+            Ok(Ok(snapshot)) => Ok(snapshot),
             _ => Snapshot::decode_body(bytes),
         }
     }

@@ -5,9 +5,8 @@
 //! A 201 means JetStream stored the write; the daemon's own replica (what `GET`
 //! answers from, as services see it) applies it a moment later, so a read right after
 //! its write could miss it. The wait is bounded: a replica that does not get there in
-//! [`MAX_WAIT`] answers 503 `not_ready`, to retry. It polls the index's applied
-//! sequence, an atomic read, every 5 ms, rather than being woken by the replica's
-//! writer, which then has nothing to do for readers.
+//! [`MAX_WAIT`] answers 503 `not_ready`, to retry. It waits on the index's applied
+//! sequence ([`RuleIndex::wait_for`]), woken as the index applies.
 
 use std::time::Duration;
 
@@ -19,24 +18,17 @@ use crate::index::RuleIndex;
 /// The longest a read waits for its write.
 pub const MAX_WAIT: Duration = Duration::from_secs(2);
 
-/// How often the wait looks again.
-const POLL_INTERVAL: Duration = Duration::from_millis(5);
-
 /// Returns once `index` has applied `sequence`, or 503 after [`MAX_WAIT`].
 pub async fn applied(index: &RuleIndex, sequence: u64) -> Result<(), ApiError> {
-    let deadline = tokio::time::Instant::now() + MAX_WAIT;
-    while index.applied_sequence() < sequence {
-        if tokio::time::Instant::now() >= deadline {
-            return Err(ApiError::new(
-                ErrorCode::NotReady,
-                format!(
-                    "this daemon has not applied sequence {sequence} yet (it has {}); retry",
-                    index.applied_sequence()
-                ),
-            )
-            .retry_after(1));
-        }
-        tokio::time::sleep(POLL_INTERVAL).await;
+    if index.wait_for(sequence, MAX_WAIT).await {
+        return Ok(());
     }
-    Ok(())
+    Err(ApiError::new(
+        ErrorCode::NotReady,
+        format!(
+            "this daemon has not applied sequence {sequence} yet (it has {}); retry",
+            index.applied_sequence()
+        ),
+    )
+    .retry_after(1))
 }
