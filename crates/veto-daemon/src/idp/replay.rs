@@ -27,11 +27,13 @@ type TokenKey = (String, String);
 
 #[derive(Debug, Default)]
 struct Entries {
-    /// Token → until when it is remembered, and whether it was acted on (else its
-    /// first delivery is in flight).
-    until: HashMap<TokenKey, (UnixSeconds, bool)>,
+    /// Token → until when it is remembered, and whether it was acted on (`None`), or
+    /// else which reservation of it is in flight.
+    until: HashMap<TokenKey, (UnixSeconds, Option<u64>)>,
     /// The same entries ordered by expiry, to drop the oldest first.
     by_expiry: BTreeSet<(UnixSeconds, TokenKey)>,
+    /// The last reservation's number.
+    reservations: u64,
 }
 
 impl Entries {
@@ -77,15 +79,24 @@ pub enum Replayed {
 pub struct Reservation {
     cache: ReplayCache,
     key: Option<TokenKey>,
+    /// Which reservation of the key this is.
+    id: u64,
+    until: UnixSeconds,
 }
 
 impl Reservation {
-    /// Keeps the token id until its expiry: the token was acted on.
+    /// Keeps the token id until its expiry: the token was acted on. Kept even if a full
+    /// cache dropped the reservation meanwhile: an acted-on token must be remembered.
     pub fn commit(mut self) {
-        if let Some(key) = self.key.take()
-            && let Some((_, committed)) = self.cache.lock().until.get_mut(&key)
-        {
-            *committed = true;
+        if let Some(key) = self.key.take() {
+            let mut entries = self.cache.lock();
+            match entries.until.get_mut(&key) {
+                Some((_, stage)) => *stage = None,
+                None => {
+                    entries.until.insert(key.clone(), (self.until, None));
+                    entries.by_expiry.insert((self.until, key));
+                }
+            }
         }
     }
 }
@@ -93,7 +104,15 @@ impl Reservation {
 impl Drop for Reservation {
     fn drop(&mut self) {
         if let Some(key) = self.key.take() {
-            self.cache.lock().remove(&key);
+            let mut entries = self.cache.lock();
+            // Only its own reservation: a later one of the same token is not this one's.
+            if entries
+                .until
+                .get(&key)
+                .is_some_and(|(_, stage)| *stage == Some(self.id))
+            {
+                entries.remove(&key);
+            }
         }
     }
 }
@@ -125,8 +144,8 @@ impl ReplayCache {
         let mut entries = self.lock();
         entries.drop_expired(now);
         match entries.until.get(&key) {
-            Some((_, true)) => return Err(Replayed::Before),
-            Some((_, false)) => return Err(Replayed::InFlight),
+            Some((_, None)) => return Err(Replayed::Before),
+            Some((_, Some(_))) => return Err(Replayed::InFlight),
             None => {}
         }
         while entries.until.len() >= self.capacity {
@@ -136,11 +155,15 @@ impl ReplayCache {
             entries.until.remove(&evicted);
             metrics::counter!(names::IDP_REPLAY_EVICTIONS_TOTAL).increment(1);
         }
-        entries.until.insert(key.clone(), (until, false));
+        entries.reservations += 1;
+        let id = entries.reservations;
+        entries.until.insert(key.clone(), (until, Some(id)));
         entries.by_expiry.insert((until, key.clone()));
         Ok(Reservation {
             cache: self.clone(),
             key: Some(key),
+            id,
+            until,
         })
     }
 
@@ -195,6 +218,23 @@ mod tests {
             cache.reserve("https://op", "j1", at(60), NOW).is_ok(),
             "the retry is accepted"
         );
+    }
+
+    #[test]
+    fn a_token_acted_on_is_remembered_even_if_a_full_cache_dropped_its_reservation() {
+        let cache = ReplayCache::new(1);
+        let first = cache.reserve("i", "first", at(60), NOW).unwrap();
+        // A second token pushes the first one's reservation out while it is in flight.
+        let second = cache.reserve("i", "second", at(300), NOW).unwrap();
+        first.commit();
+        assert_eq!(
+            cache.reserve("i", "first", at(60), NOW).unwrap_err(),
+            Replayed::Before
+        );
+        // A reservation released does not take a later one of the same token with it.
+        drop(second);
+        let again = cache.reserve("i", "second", at(300), NOW);
+        assert!(again.is_ok(), "released, so accepted again");
     }
 
     #[test]
