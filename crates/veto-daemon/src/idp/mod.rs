@@ -405,7 +405,9 @@ pub fn unverified_issuer(token: &str) -> Result<String, Refusal> {
 pub(crate) fn validation_failure(error: ValidationError) -> IdpError {
     let code = match &error {
         ValidationError::Key(KeyError::Unavailable(reason)) => {
-            warn!(%reason, "an identity provider's keys are unavailable");
+            // Debug, not warn: the JWKS source warns once per failed fetch; a line per
+            // request would let anyone who can POST a token flood the log.
+            debug!(%reason, "an identity provider's keys are unavailable");
             return IdpError::KeysUnavailable;
         }
         ValidationError::AlgorithmNotAllowed | ValidationError::MissingKid | ValidationError::Key(_) => {
