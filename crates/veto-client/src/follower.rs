@@ -163,7 +163,7 @@ impl Follower {
     async fn load_first(&mut self) {
         let mut backoff = BACKOFF_MIN;
         loop {
-            match load(&self.state, &self.reader, true, None).await {
+            match load(&self.state, &self.reader, true, None, false).await {
                 Ok((replica, facts)) => {
                     let applied = replica.stats().last_sequence;
                     self.state.replica.store(Arc::clone(&replica));
@@ -427,10 +427,13 @@ impl Follower {
             return;
         }
         tokio::spawn(async move {
-            let built = match load(&state, &reader, false, Some(sizes)).await {
+            let built = match load(&state, &reader, false, Some(sizes), false).await {
                 Ok((replica, _)) if !replica.needs_rebuild() => Some(replica),
                 // A snapshot whose filters are already full: replay instead.
-                Ok(_) => replay(&state, &reader, sizes).await.ok(),
+                Ok(_) => load(&state, &reader, false, Some(sizes), true)
+                    .await
+                    .ok()
+                    .map(|(replica, _)| replica),
                 Err(error) => {
                     warn!(%error, "cannot rebuild the bloom filters; will retry");
                     None
@@ -553,18 +556,20 @@ fn apply_stored(state: &ListState, replica: &Replica, message: &StoredMessage, s
 }
 
 /// Loads a replica: from the newest usable snapshot (unless the list replays, as the
-/// daemon's does), then every stored message after it up to the stream's last
-/// sequence as of the start. `serving`: the replica will serve as soon as it is
-/// loaded (the first load), so the observer is told and ticks count.
+/// daemon's does, or `replay` says so), then every stored message after it up to the
+/// stream's last sequence as of the start, a batch at a time. `serving`: the replica
+/// will serve as soon as it is loaded (the first load), so the observer is told and
+/// ticks count.
 async fn load(
     state: &ListState,
     reader: &DirectReader,
     serving: bool,
     sizes: Option<[usize; 3]>,
+    replay: bool,
 ) -> Result<(Arc<Replica>, StreamFacts), ReadError> {
     let facts = reader.facts(&state.config.stream_name).await?;
     let snapshot = match state.config.bootstrap {
-        Bootstrap::Snapshot if state.config.observer.is_none() => {
+        Bootstrap::Snapshot if state.config.observer.is_none() && !replay => {
             snapshots::newest(state, reader, &facts).await
         }
         _ => None,
@@ -608,21 +613,4 @@ async fn load(
         state.note_applied(facts.last_sequence);
     }
     Ok((replica, facts))
-}
-
-/// A replica from every stored message, sized as given (a rebuild whose snapshot's
-/// filters are already full).
-async fn replay(
-    state: &ListState,
-    reader: &DirectReader,
-    sizes: [usize; 3],
-) -> Result<Arc<Replica>, ReadError> {
-    let facts = reader.facts(&state.config.stream_name).await?;
-    let replica = Arc::new(Replica::with_capacities(sizes));
-    let messages = reader
-        .range(&state.config.stream_name, 1, facts.last_sequence)
-        .await?;
-    apply_all(state, &replica, &messages, false).await;
-    replica.set_last_sequence(facts.last_sequence);
-    Ok(replica)
 }
