@@ -1,6 +1,9 @@
 //! A typed client of the admin API (feature `client`): one method per route, each
 //! returning the API's JSON as sent (for callers that print it) and its typed reading.
 //! The CLI, the end-to-end tests and the benchmarks all use it.
+//!
+//! Longer than most files on purpose: one short method per API operation, with the error
+//! type they share; [`crate::routes::ROUTES`] is its index.
 
 use std::time::Duration;
 

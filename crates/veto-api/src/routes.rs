@@ -3,6 +3,9 @@
 //! [`ROUTES`] is the one list: the daemon's OpenAPI document takes each operation's
 //! error responses from it, and a test holds the document, the router and
 //! [`ErrorCode`] against it, so none of them can drift.
+//!
+//! Longer than most files on purpose: the route table, every operation with every status
+//! it can answer, is one list, the OpenAPI document's source.
 
 use crate::error::ErrorCode;
 

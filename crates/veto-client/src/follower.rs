@@ -23,6 +23,10 @@
 //!
 //! `run` is a loop of named steps: a live message, a finished rebuild, housekeeping.
 //! Errors never end the task: every read is retried with backoff.
+//!
+//! Longer than most files on purpose: the follower is one task's state machine (load, live
+//! messages, gaps, rebuilds, housekeeping) whose steps share its state; split apart, each
+//! part would take the whole `Follower` anyway.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;

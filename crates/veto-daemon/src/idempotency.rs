@@ -28,6 +28,9 @@
 //!
 //! A hand-written store rather than a cache crate: it needs an in-flight state that
 //! concurrent requests see (the 409), which caches do not model, and it is small.
+//!
+//! Longer than most files on purpose: the header's parsing, the store and the middleware
+//! are one feature, as the draft describes it.
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::{Arc, Mutex};

@@ -10,6 +10,9 @@
 //! here rather than in the client library. A `BTreeMap` keyed by (kind, digest) gives
 //! the paging order and lets a page of one kind start at that kind, never walking the
 //! others under the lock.
+//!
+//! Longer than most files on purpose: the index and the observer that keeps it are one
+//! structure.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::ops::Bound;

@@ -57,6 +57,9 @@
 //! server.await??;
 //! # Ok(()) }
 //! ```
+//!
+//! Longer than most files on purpose: the daemon's wiring (start, its tasks, shutdown) in
+//! the order it runs; every piece it wires lives in its own module.
 
 pub mod api;
 pub mod auth;

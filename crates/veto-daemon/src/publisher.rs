@@ -22,6 +22,9 @@
 //! message that this daemon's next write would be taken for. A duplicate ack is trusted
 //! only once the stored message is checked to be this write's. A write succeeds only
 //! once JetStream acknowledged it.
+//!
+//! Longer than most files on purpose: the compare-and-set write protocol (revoke, lift,
+//! conflicts, duplicates) is one algorithm over one subject's history.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};

@@ -25,6 +25,9 @@
 //!
 //! Shutdown: stop accepting, close idle connections, let each busy one finish its
 //! request, and return once every connection is closed (the caller bounds the wait).
+//!
+//! Longer than most files on purpose: the accept loop and its connection bookkeeping
+//! (limits, shedding, timeouts) are one mechanism.
 
 use std::collections::HashMap;
 use std::future::Future;

@@ -34,6 +34,10 @@
 //!
 //! Times are whole seconds in `u32` (1970–2106). The bloom filters are split-block
 //! filters over [`bloom_key`]: see `docs/protocol.md` for their layout.
+//!
+//! Longer than most files on purpose: the whole binary format (encoder, decoder,
+//! signature trailer) in one place, as `docs/protocol.md` describes it, so the two cannot
+//! drift apart.
 
 use xxhash_rust::xxh3::xxh3_64_with_seed;
 

@@ -6,6 +6,9 @@
 //! A waiting write is settled here, by the report that completes it (or the sweep that
 //! drops its last pending instance), so a receipt wakes its request once, not once per
 //! report of every instance.
+//!
+//! Longer than most files on purpose: one structure (instances, the stream's recent
+//! history, open waits) whose operations update all three under one lock.
 
 use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
 use std::time::{Duration, Instant};

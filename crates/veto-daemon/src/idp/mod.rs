@@ -28,6 +28,10 @@
 //! - [`replay`]: each token accepted once.
 //!
 //! The HTTP side (statuses, the specs' error bodies) is [`crate::api::idp`].
+//!
+//! Longer than most files on purpose: what both receivers share (issuer lookup,
+//! validation failures, applying accepted rules once, their metrics); each receiver's own
+//! rules are in its file.
 
 pub mod backchannel;
 pub mod replay;

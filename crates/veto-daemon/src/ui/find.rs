@@ -7,6 +7,9 @@
 //! takes a reason and a ticked box that names exactly what is lifted (with
 //! JavaScript, also a confirmation dialog naming it). A refused form is shown again
 //! with its values and the reason, answering the API's status; nothing changed.
+//!
+//! Longer than most files on purpose: one page with its forms, handlers and markup
+//! together, as every console page is.
 
 use std::sync::Arc;
 
